@@ -1,0 +1,108 @@
+# gigstack-lua: `make` builds, `make demo` runs the auto-invoice workflow
+# against the embedded emulator, `make test` runs the suite, `make check`
+# runs it under ASan+UBSan and the e2e run under valgrind.
+
+CC       ?= gcc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+LUA      ?= lua5.4
+LUA_INC  ?= /usr/include/lua5.4
+LLHTTP   ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+CURL_INC ?= /usr/include/x86_64-linux-gnu
+LUADIR   ?= $(PREFIX)/share/lua/5.4
+CMODDIR  ?= $(PREFIX)/lib/lua/5.4
+BINDIR   ?= $(PREFIX)/bin
+
+OPT      ?= -O2 -g
+SAN      ?=
+CFLAGS_ALL = -std=gnu11 -Wall -Wextra -Wno-unused-parameter $(OPT) $(SAN) -fPIC \
+             -Iinclude -I$(LUA_INC) -I$(LLHTTP_INC) -I$(CURL_INC) $(CFLAGS)
+LIBS     = -lcurl -luv
+LUALIB   = -llua5.4
+
+# Debian packages the build, demo and tests need; `make deps` installs
+# whichever are missing (apt-get, as root or through sudo).
+DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libuv1-dev libcurl4-openssl-dev \
+           node-llhttp lua-busted pkg-config
+
+ENGINE_SRC = src/engine.c src/server.c
+LLHTTP_SRC = $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
+ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o \
+             $(BUILD)/obj/llhttp.o $(BUILD)/obj/llhttp_api.o $(BUILD)/obj/llhttp_http.o
+
+.PHONY: all deps demo test check lint clean install uninstall
+
+all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BUILD)/obj/%.o: src/%.c include/gigstack.h | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/llhttp.o: $(LLHTTP)/llhttp.c | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -w -c $< -o $@
+$(BUILD)/obj/llhttp_api.o: $(LLHTTP)/api.c | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -w -c $< -o $@
+$(BUILD)/obj/llhttp_http.o: $(LLHTTP)/http.c | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -w -c $< -o $@
+
+$(BUILD)/obj:
+	mkdir -p $@ $(BUILD)/gigstack
+
+$(BUILD)/libgigstack.a: $(ENGINE_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# The Lua module does not link liblua: the host interpreter provides it.
+$(BUILD)/gigstack/core.so: $(BUILD)/obj/lgigstack.o $(BUILD)/libgigstack.a
+	$(CC) $(SAN) -shared -o $@ $(BUILD)/obj/lgigstack.o $(BUILD)/libgigstack.a $(LIBS)
+
+# -Wl,-E exports the Lua API so `require "cjson"` (a .so) resolves it.
+$(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BUILD)/obj/lgigstack.o $(BUILD)/libgigstack.a
+	$(CC) $(SAN) -Wl,-E -o $@ $^ $(LUALIB) $(LIBS) -lm -ldl
+
+$(BUILD)/obj/main.o: src/main.c include/gigstack.h | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -DGS_LUADIR='"$(LUADIR)"' -c $< -o $@
+
+demo: deps all
+	$(BUILD)/gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv
+
+test: deps all
+	@sh spec/run.sh
+
+lint:
+	@if command -v luacheck >/dev/null; then luacheck -q lua scripts spec; \
+	else echo "luacheck not installed (apt-get install lua-check)"; fi
+
+# ASan+UBSan build of the module, the suite run under it (the sanitizer
+# runtime is preloaded into lua5.4), then valgrind on the e2e run.
+check: deps
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	@LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  GIGSTACK_BUILD=build/asan sh spec/run.sh
+	$(MAKE) all
+	@sh scripts/dev/valgrind_e2e.sh $(BUILD)/gigstack-run
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CMODDIR)/gigstack $(DESTDIR)$(LUADIR)
+	install -m 755 $(BUILD)/gigstack-run $(DESTDIR)$(BINDIR)/gigstack-run
+	install -m 755 $(BUILD)/gigstack/core.so $(DESTDIR)$(CMODDIR)/gigstack/core.so
+	cd lua && find gigstack -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUADIR)/{} \;
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gigstack-run $(DESTDIR)$(CMODDIR)/gigstack/core.so
+	rm -rf $(DESTDIR)$(LUADIR)/gigstack
+
+clean:
+	rm -rf build

@@ -1,0 +1,127 @@
+/*
+** gigstack.h
+** Public C API of libgigstack: an asynchronous HTTP client engine
+** (libcurl multi-socket on libuv) and a small HTTP/1.1 server
+** (uv_tcp + llhttp). Everything else in src/ is static.
+**
+** Threading: none. Every function must be called on the thread that
+** runs the uv loop the object was created on. Callbacks run inside
+** libuv callbacks: they must not call back into Lua or block.
+*/
+#ifndef gigstack_h
+#define gigstack_h
+
+#include <stddef.h>
+#include <uv.h>
+
+#define GS_VERSION "0.1.0"
+
+/*
+** {======================================================
+** HTTP client engine
+** =======================================================
+*/
+struct gs_engine;
+struct gs_request;
+
+struct gs_engine_opts {
+  int max_inflight;          /* transfers on the wire at once; 0: 64 */
+  long connect_timeout_ms;   /* default per request; 0: 10000 */
+  long timeout_ms;           /* default total per request; 0: 60000 */
+  size_t max_response;       /* body cap in bytes; 0: 64 MiB */
+};
+
+struct gs_request_spec {
+  const char *method;           /* "GET", "POST", ... */
+  const char *url;
+  const char *const *headers;   /* "Name: value" lines */
+  size_t nheaders;
+  const char *body;             /* may be NULL */
+  size_t body_len;
+  long connect_timeout_ms;      /* 0: engine default */
+  long timeout_ms;              /* 0: engine default */
+};
+
+struct gs_response {
+  long status;              /* 0 when no HTTP response arrived */
+  int error;                /* 0, or a CURLcode */
+  const char *error_msg;    /* set when error != 0 */
+  const char *headers;      /* raw header block of the final response */
+  size_t headers_len;
+  const char *body;
+  size_t body_len;
+  double elapsed;           /* seconds, queue wait excluded */
+  long new_connections;     /* 0 when a kept-alive connection was reused */
+};
+
+/* Called once per request unless it was cancelled; res and its
+** buffers are valid only during the call. */
+typedef void (*gs_done_fn) (struct gs_request *req,
+                            const struct gs_response *res, void *ud);
+
+struct gs_engine *gs_engine_new (uv_loop_t *loop,
+                                 const struct gs_engine_opts *opts);
+/* NULL on invalid spec or out of memory; requests beyond max_inflight
+** wait in a FIFO queue. */
+struct gs_request *gs_engine_submit (struct gs_engine *e,
+                                     const struct gs_request_spec *spec,
+                                     gs_done_fn done, void *ud);
+/* Stop a request; its done callback is never called. */
+void gs_request_cancel (struct gs_request *req);
+int gs_engine_inflight (const struct gs_engine *e);
+int gs_engine_queued (const struct gs_engine *e);
+/* Cancel everything and close the engine's handles. Memory is released
+** from close callbacks: run the loop afterwards. */
+void gs_engine_close (struct gs_engine *e);
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** HTTP/1.1 server
+** =======================================================
+*/
+struct gs_server;
+struct gs_http_req;
+
+struct gs_server_opts {
+  const char *host;          /* NULL: 127.0.0.1 */
+  int port;                  /* 0: the OS picks one */
+  size_t max_body;           /* 0: 1 MiB; larger bodies get 413 */
+  size_t max_header;         /* 0: 16 KiB; larger heads get 431 */
+  unsigned idle_timeout_ms;  /* 0: 30000; idle keep-alive connections close */
+};
+
+/* A complete request arrived. The callee owns req and must call
+** gs_http_respond (or gs_http_abort) exactly once, now or later. */
+typedef void (*gs_serve_fn) (struct gs_server *s, struct gs_http_req *req,
+                             void *ud);
+
+/* NULL on failure, with a negative libuv error code in *err. */
+struct gs_server *gs_server_new (uv_loop_t *loop,
+                                 const struct gs_server_opts *opts,
+                                 gs_serve_fn serve, void *ud, int *err);
+int gs_server_port (const struct gs_server *s);
+/* Stop listening and close every connection; memory is released from
+** close callbacks. Requests already handed out stay valid. */
+void gs_server_close (struct gs_server *s);
+
+const char *gs_http_method (const struct gs_http_req *req);
+const char *gs_http_target (const struct gs_http_req *req);
+size_t gs_http_nheaders (const struct gs_http_req *req);
+/* Header i (0-based): name lower-cased, value as received. */
+void gs_http_header (const struct gs_http_req *req, size_t i,
+                     const char **name, const char **value);
+const char *gs_http_body (const struct gs_http_req *req, size_t *len);
+const char *gs_http_peer (const struct gs_http_req *req);
+/* Send a response and free req. headers are "Name: value" lines;
+** Content-Length and Connection are added. Returns 0 or a negative
+** libuv error (the client had gone: req is freed anyway). */
+int gs_http_respond (struct gs_http_req *req, int status,
+                     const char *const *headers, size_t nheaders,
+                     const char *body, size_t body_len);
+/* Drop the connection without a response (hard reset) and free req. */
+void gs_http_abort (struct gs_http_req *req);
+/* }====================================================== */
+
+#endif

@@ -1,0 +1,647 @@
+/*
+** lgigstack.c
+** The Lua binding `gigstack.core`: one uv loop and one engine per Lua
+** state. libuv and libcurl callbacks never touch Lua: they append to
+** an event queue that core.step() turns into Lua tables after uv_run
+** has returned. The scheduler (lua/gigstack/sched.lua) resumes the
+** coroutines.
+*/
+#define LUA_LIB
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "gigstack.h"
+
+#define CTX_MT "gigstack.core.ctx"
+#define SERVER_MT "gigstack.core.server"
+#define HTTPREQ_MT "gigstack.core.http_request"
+
+enum { EV_RESPONSE, EV_TIMER, EV_REQUEST, EV_SIGNAL };
+
+struct event {
+  struct event *next;
+  int type;
+  lua_Integer token;
+  long status;
+  int error;
+  char *error_msg, *headers, *body;
+  size_t headers_len, body_len;
+  double elapsed;
+  long new_connections;
+  struct gs_http_req *req;     /* EV_REQUEST */
+  const char *signal;          /* EV_SIGNAL */
+};
+
+struct live {                  /* a request, timer, server or signal */
+  struct live *prev, *next;
+  struct ctx *ctx;
+  lua_Integer token;
+  int kind;
+  union {
+    struct gs_request *req;
+    uv_timer_t *timer;
+    struct gs_server *server;
+    uv_signal_t *signal;
+  } u;
+};
+
+struct ctx {
+  uv_loop_t loop;
+  struct gs_engine *engine;
+  struct event *head, *tail;
+  struct live *live;
+  lua_Integer next_token;
+  int closed;
+};
+
+struct server_ud {
+  struct live *l;              /* NULL once closed */
+};
+
+struct httpreq_ud {
+  struct gs_http_req *req;     /* NULL once answered */
+};
+
+/* ===== small helpers ===== */
+
+static char *dup_bytes (const char *p, size_t n) {
+  char *s = malloc(n + 1);
+  if (s) {
+    if (n) memcpy(s, p, n);
+    s[n] = '\0';
+  }
+  return s;
+}
+
+static struct ctx *check_ctx (lua_State *L) {
+  struct ctx **pc = lua_touserdata(L, lua_upvalueindex(1));
+  if (!*pc || (*pc)->closed) luaL_error(L, "gigstack.core is shut down");
+  return *pc;
+}
+
+static struct event *event_new (struct ctx *c, int type, lua_Integer token) {
+  struct event *ev = calloc(1, sizeof *ev);
+  if (!ev) return NULL;
+  ev->type = type;
+  ev->token = token;
+  if (c->tail) c->tail->next = ev;
+  else c->head = ev;
+  c->tail = ev;
+  return ev;
+}
+
+static void event_free (struct event *ev) {
+  free(ev->error_msg);
+  free(ev->headers);
+  free(ev->body);
+  if (ev->req) gs_http_respond(ev->req, 503, NULL, 0, NULL, 0);
+  free(ev);
+}
+
+static struct live *live_new (struct ctx *c, int kind) {
+  struct live *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  l->ctx = c;
+  l->kind = kind;
+  l->token = ++c->next_token;
+  l->next = c->live;
+  if (c->live) c->live->prev = l;
+  c->live = l;
+  return l;
+}
+
+static void live_unlink (struct live *l) {
+  struct ctx *c = l->ctx;
+  if (l->prev) l->prev->next = l->next;
+  else c->live = l->next;
+  if (l->next) l->next->prev = l->prev;
+  free(l);
+}
+
+static struct live *live_find (struct ctx *c, lua_Integer token) {
+  struct live *l;
+  for (l = c->live; l; l = l->next)
+    if (l->token == token) return l;
+  return NULL;
+}
+
+static void on_handle_freed (uv_handle_t *h) {
+  free(h);
+}
+
+/* ===== C callbacks: queue only, never Lua ===== */
+
+static void on_done (struct gs_request *r, const struct gs_response *res,
+                     void *ud) {
+  struct live *l = ud;
+  struct event *ev = event_new(l->ctx, EV_RESPONSE, l->token);
+  (void)r;
+  if (ev) {
+    ev->status = res->status;
+    ev->error = res->error;
+    ev->error_msg = res->error_msg ? dup_bytes(res->error_msg,
+                                               strlen(res->error_msg)) : NULL;
+    ev->headers = dup_bytes(res->headers, res->headers_len);
+    ev->headers_len = res->headers_len;
+    ev->body = dup_bytes(res->body, res->body_len);
+    ev->body_len = ev->body ? res->body_len : 0;
+    if (!ev->body || !ev->headers) {
+      ev->status = 0;
+      ev->error = CURLE_OUT_OF_MEMORY;
+    }
+    ev->elapsed = res->elapsed;
+    ev->new_connections = res->new_connections;
+  }
+  live_unlink(l);
+}
+
+static void on_timer (uv_timer_t *t) {
+  struct live *l = t->data;
+  event_new(l->ctx, EV_TIMER, l->token);
+  uv_close((uv_handle_t *)t, on_handle_freed);
+  live_unlink(l);
+}
+
+static void on_request (struct gs_server *s, struct gs_http_req *req,
+                        void *ud) {
+  struct live *l = ud;
+  struct event *ev = event_new(l->ctx, EV_REQUEST, l->token);
+  (void)s;
+  if (!ev) gs_http_respond(req, 503, NULL, 0, NULL, 0);
+  else ev->req = req;
+}
+
+static void on_signal (uv_signal_t *h, int signum) {
+  struct live *l = h->data;
+  struct event *ev = event_new(l->ctx, EV_SIGNAL, l->token);
+  if (ev) ev->signal = signum == SIGINT ? "SIGINT"
+                       : signum == SIGTERM ? "SIGTERM" : "SIGHUP";
+}
+
+/* ===== core.request / core.cancel ===== */
+
+static long opt_ms (lua_State *L, int t, const char *field) {
+  double s;
+  lua_getfield(L, t, field);
+  s = luaL_optnumber(L, -1, 0);
+  lua_pop(L, 1);
+  luaL_argcheck(L, s >= 0, t, "timeouts must not be negative");
+  return (long)(s * 1000.0 + 0.5);
+}
+
+/* core.request{method=, url=, headers={"N: v",...}, body=, timeout=,
+** connect_timeout=} -> token | fail, message */
+static int l_request (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  struct gs_request_spec spec;
+  const char *hdrs[64];
+  size_t nh = 0, i, n;
+  struct live *l;
+  memset(&spec, 0, sizeof spec);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "method");
+  spec.method = luaL_optstring(L, -1, "GET");
+  lua_getfield(L, 1, "url");
+  spec.url = luaL_checkstring(L, -1);
+  lua_getfield(L, 1, "body");
+  spec.body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1,
+                                                          &spec.body_len);
+  lua_getfield(L, 1, "headers");
+  if (!lua_isnil(L, -1)) {
+    luaL_checktype(L, -1, LUA_TTABLE);
+    n = lua_rawlen(L, -1);
+    luaL_argcheck(L, n <= 64, 1, "at most 64 headers");
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i);
+      hdrs[nh++] = luaL_checkstring(L, -1);   /* stays on the stack */
+    }
+  }
+  spec.headers = hdrs;
+  spec.nheaders = nh;
+  spec.timeout_ms = opt_ms(L, 1, "timeout");
+  spec.connect_timeout_ms = opt_ms(L, 1, "connect_timeout");
+  l = live_new(c, EV_RESPONSE);
+  if (!l) return luaL_error(L, "out of memory");
+  l->u.req = gs_engine_submit(c->engine, &spec, on_done, l);
+  if (!l->u.req) {
+    live_unlink(l);
+    luaL_pushfail(L);
+    lua_pushstring(L, "invalid request (method must be upper-case letters)");
+    return 2;
+  }
+  lua_pushinteger(L, l->token);
+  return 1;
+}
+
+static void live_cancel (struct live *l) {
+  switch (l->kind) {
+    case EV_RESPONSE: gs_request_cancel(l->u.req); break;
+    case EV_TIMER:
+      uv_timer_stop(l->u.timer);
+      uv_close((uv_handle_t *)l->u.timer, on_handle_freed);
+      break;
+    case EV_REQUEST: gs_server_close(l->u.server); break;
+    case EV_SIGNAL:
+      uv_signal_stop(l->u.signal);
+      uv_close((uv_handle_t *)l->u.signal, on_handle_freed);
+      break;
+  }
+  live_unlink(l);
+}
+
+/* core.cancel(token) -> true if something was stopped */
+static int l_cancel (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  struct live *l = live_find(c, luaL_checkinteger(L, 1));
+  if (l && l->kind != EV_REQUEST) live_cancel(l);
+  lua_pushboolean(L, l != NULL && l->kind != EV_REQUEST);
+  return 1;
+}
+
+/* ===== core.timer(seconds) -> token ===== */
+
+static int l_timer (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  double s = luaL_checknumber(L, 1);
+  uv_timer_t *t;
+  struct live *l;
+  luaL_argcheck(L, s >= 0, 1, "must not be negative");
+  t = malloc(sizeof *t);
+  l = t ? live_new(c, EV_TIMER) : NULL;
+  if (!l) {
+    free(t);
+    return luaL_error(L, "out of memory");
+  }
+  uv_timer_init(&c->loop, t);
+  t->data = l;
+  l->u.timer = t;
+  uv_timer_start(t, on_timer, (uint64_t)(s * 1000.0 + 0.5), 0);
+  lua_pushinteger(L, l->token);
+  return 1;
+}
+
+/* ===== core.signal(name) -> token ===== */
+
+static int l_signal (lua_State *L) {
+  static const char *const names[] = { "SIGINT", "SIGTERM", "SIGHUP", NULL };
+  static const int nums[] = { SIGINT, SIGTERM, SIGHUP };
+  struct ctx *c = check_ctx(L);
+  int which = luaL_checkoption(L, 1, NULL, names);
+  uv_signal_t *h = malloc(sizeof *h);
+  struct live *l = h ? live_new(c, EV_SIGNAL) : NULL;
+  if (!l) {
+    free(h);
+    return luaL_error(L, "out of memory");
+  }
+  uv_signal_init(&c->loop, h);
+  h->data = l;
+  l->u.signal = h;
+  uv_signal_start(h, on_signal, nums[which]);
+  uv_unref((uv_handle_t *)h);   /* a signal watch alone keeps nothing alive */
+  lua_pushinteger(L, l->token);
+  return 1;
+}
+
+/* ===== server ===== */
+
+static size_t opt_size (lua_State *L, int t, const char *field) {
+  lua_Integer v;
+  lua_getfield(L, t, field);
+  v = luaL_optinteger(L, -1, 0);
+  lua_pop(L, 1);
+  luaL_argcheck(L, v >= 0, t, "limits must not be negative");
+  return (size_t)v;
+}
+
+/* core.listen{host=, port=, max_body=, max_header=, idle_timeout=}
+** -> server, token | fail, message */
+static int l_listen (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  struct gs_server_opts o;
+  struct server_ud *su;
+  struct live *l;
+  int err = 0;
+  memset(&o, 0, sizeof o);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "host");
+  o.host = luaL_optstring(L, -1, "127.0.0.1");
+  lua_getfield(L, 1, "port");
+  o.port = (int)luaL_optinteger(L, -1, 0);
+  luaL_argcheck(L, o.port >= 0 && o.port <= 65535, 1, "port out of range");
+  o.max_body = opt_size(L, 1, "max_body");
+  o.max_header = opt_size(L, 1, "max_header");
+  o.idle_timeout_ms = (unsigned)opt_ms(L, 1, "idle_timeout");
+  su = lua_newuserdatauv(L, sizeof *su, 0);
+  su->l = NULL;
+  luaL_setmetatable(L, SERVER_MT);
+  l = live_new(c, EV_REQUEST);
+  if (!l) return luaL_error(L, "out of memory");
+  l->u.server = gs_server_new(&c->loop, &o, on_request, l, &err);
+  if (!l->u.server) {
+    live_unlink(l);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot listen on %s:%d: %s", o.host, o.port,
+                    uv_strerror(err));
+    return 2;
+  }
+  su->l = l;
+  lua_pushinteger(L, l->token);
+  return 2;
+}
+
+static struct server_ud *check_server (lua_State *L) {
+  return luaL_checkudata(L, 1, SERVER_MT);
+}
+
+static int server_port (lua_State *L) {
+  struct server_ud *su = check_server(L);
+  if (!su->l) return luaL_error(L, "server is closed");
+  lua_pushinteger(L, gs_server_port(su->l->u.server));
+  return 1;
+}
+
+static int server_close (lua_State *L) {
+  struct server_ud *su = check_server(L);
+  if (su->l) {
+    live_cancel(su->l);
+    su->l = NULL;
+  }
+  return 0;
+}
+
+/* ===== incoming request userdata ===== */
+
+static struct httpreq_ud *check_httpreq (lua_State *L) {
+  return luaL_checkudata(L, 1, HTTPREQ_MT);
+}
+
+/* req:respond(status, {"Name: value", ...}, body) */
+static int httpreq_respond (lua_State *L) {
+  struct httpreq_ud *h = check_httpreq(L);
+  int status = (int)luaL_checkinteger(L, 2);
+  const char *hdrs[64];
+  size_t nh = 0, i, n, blen = 0;
+  const char *body = luaL_optlstring(L, 4, "", &blen);
+  luaL_argcheck(L, status >= 100 && status <= 599, 2, "invalid status");
+  if (!h->req) return luaL_error(L, "request already answered");
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    n = lua_rawlen(L, 3);
+    luaL_argcheck(L, n <= 64, 3, "at most 64 headers");
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, 3, (lua_Integer)i);
+      hdrs[nh++] = luaL_checkstring(L, -1);
+    }
+  }
+  i = (size_t)gs_http_respond(h->req, status, hdrs, nh, body, blen);
+  h->req = NULL;
+  lua_pushboolean(L, i == 0);
+  return 1;
+}
+
+/* req:abort(): reset the connection without an answer */
+static int httpreq_abort (lua_State *L) {
+  struct httpreq_ud *h = check_httpreq(L);
+  if (h->req) gs_http_abort(h->req);
+  h->req = NULL;
+  return 0;
+}
+
+/* __gc and __close: an unanswered request gets a 500 */
+static int httpreq_gc (lua_State *L) {
+  struct httpreq_ud *h = check_httpreq(L);
+  if (h->req) gs_http_respond(h->req, 500, NULL, 0, NULL, 0);
+  h->req = NULL;
+  return 0;
+}
+
+static void push_request_event (lua_State *L, struct event *ev) {
+  struct httpreq_ud *h;
+  const char *body;
+  size_t i, n, blen;
+  lua_pushstring(L, gs_http_method(ev->req));
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, gs_http_target(ev->req));
+  lua_setfield(L, -2, "target");
+  lua_pushstring(L, gs_http_peer(ev->req));
+  lua_setfield(L, -2, "peer");
+  body = gs_http_body(ev->req, &blen);
+  lua_pushlstring(L, body, blen);
+  lua_setfield(L, -2, "body");
+  lua_newtable(L);
+  n = gs_http_nheaders(ev->req);
+  for (i = 0; i < n; i++) {
+    const char *name, *value;
+    gs_http_header(ev->req, i, &name, &value);
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, name);   /* repeated headers: the last wins */
+  }
+  lua_setfield(L, -2, "headers");
+  h = lua_newuserdatauv(L, sizeof *h, 0);
+  h->req = ev->req;
+  ev->req = NULL;
+  luaL_setmetatable(L, HTTPREQ_MT);
+  lua_setfield(L, -2, "handle");
+}
+
+/* ===== core.step(block) -> {events} ===== */
+
+static void push_event (lua_State *L, struct event *ev) {
+  static const char *const types[] = { "response", "timer", "request",
+                                       "signal" };
+  lua_createtable(L, 0, 10);
+  lua_pushstring(L, types[ev->type]);
+  lua_setfield(L, -2, "type");
+  lua_pushinteger(L, ev->token);
+  lua_setfield(L, -2, "token");
+  switch (ev->type) {
+    case EV_RESPONSE:
+      lua_pushinteger(L, ev->status);
+      lua_setfield(L, -2, "status");
+      lua_pushinteger(L, ev->error);
+      lua_setfield(L, -2, "error");
+      if (ev->error_msg) {
+        lua_pushstring(L, ev->error_msg);
+        lua_setfield(L, -2, "message");
+      }
+      lua_pushlstring(L, ev->headers ? ev->headers : "", ev->headers_len);
+      lua_setfield(L, -2, "headers");
+      lua_pushlstring(L, ev->body ? ev->body : "", ev->body_len);
+      lua_setfield(L, -2, "body");
+      lua_pushnumber(L, ev->elapsed);
+      lua_setfield(L, -2, "elapsed");
+      lua_pushinteger(L, ev->new_connections);
+      lua_setfield(L, -2, "new_connections");
+      break;
+    case EV_REQUEST:
+      push_request_event(L, ev);
+      break;
+    case EV_SIGNAL:
+      lua_pushstring(L, ev->signal);
+      lua_setfield(L, -2, "signal");
+      break;
+    default:
+      break;
+  }
+}
+
+static int l_step (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  int block = lua_toboolean(L, 1);
+  lua_Integer n = 0;
+  if (!c->head) uv_run(&c->loop, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  lua_newtable(L);
+  while (c->head) {
+    struct event *ev = c->head;
+    push_event(L, ev);
+    lua_rawseti(L, -2, ++n);
+    c->head = ev->next;
+    if (!c->head) c->tail = NULL;
+    event_free(ev);
+  }
+  return 1;
+}
+
+/* core.now() -> milliseconds from a monotonic clock */
+static int l_now (lua_State *L) {
+  lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e6);
+  return 1;
+}
+
+/* core.stats() -> inflight, queued */
+static int l_stats (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  lua_pushinteger(L, gs_engine_inflight(c->engine));
+  lua_pushinteger(L, gs_engine_queued(c->engine));
+  return 2;
+}
+
+/* ===== shutdown ===== */
+
+/* Close everything, flush close callbacks, close the loop. Returns
+** uv_loop_close's result: 0 means nothing was left open. */
+static int ctx_shutdown (struct ctx *c) {
+  int rc;
+  while (c->live) live_cancel(c->live);
+  while (c->head) {
+    struct event *ev = c->head;
+    c->head = ev->next;
+    event_free(ev);
+  }
+  c->tail = NULL;
+  gs_engine_close(c->engine);
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(&c->loop);
+  c->closed = 1;
+  return rc;
+}
+
+static int l_shutdown (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  lua_pushinteger(L, ctx_shutdown(c));
+  return 1;
+}
+
+static int ctx_gc (lua_State *L) {
+  struct ctx **pc = luaL_checkudata(L, 1, CTX_MT);
+  if (*pc) {
+    if (!(*pc)->closed) ctx_shutdown(*pc);
+    free(*pc);
+    *pc = NULL;
+  }
+  return 0;
+}
+
+/* ===== module ===== */
+
+static const luaL_Reg core_funcs[] = {
+  {"request", l_request},
+  {"cancel", l_cancel},
+  {"timer", l_timer},
+  {"signal", l_signal},
+  {"listen", l_listen},
+  {"step", l_step},
+  {"now", l_now},
+  {"stats", l_stats},
+  {"shutdown", l_shutdown},
+  {NULL, NULL}
+};
+
+static const luaL_Reg server_meth[] = {
+  {"port", server_port},
+  {"close", server_close},
+  {NULL, NULL}
+};
+
+static const luaL_Reg httpreq_meth[] = {
+  {"respond", httpreq_respond},
+  {"abort", httpreq_abort},
+  {NULL, NULL}
+};
+
+static void create_meta (lua_State *L, const char *name, const luaL_Reg *m,
+                         lua_CFunction gc) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, m, 0);
+  lua_setfield(L, -2, "__index");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+}
+
+LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
+  static int curl_ready = 0;
+  struct ctx **pc;
+  struct ctx *c;
+  struct gs_engine_opts eo;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return luaL_error(L, "curl_global_init failed");
+    curl_ready = 1;
+  }
+  create_meta(L, SERVER_MT, server_meth, NULL);
+  create_meta(L, HTTPREQ_MT, httpreq_meth, httpreq_gc);
+  luaL_newmetatable(L, CTX_MT);
+  lua_pushcfunction(L, ctx_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  /* "create closed first, then acquire" */
+  pc = lua_newuserdatauv(L, sizeof *pc, 0);
+  *pc = NULL;
+  luaL_setmetatable(L, CTX_MT);
+  c = calloc(1, sizeof *c);
+  if (!c) return luaL_error(L, "out of memory");
+  if (uv_loop_init(&c->loop) != 0) {
+    free(c);
+    return luaL_error(L, "uv_loop_init failed");
+  }
+  memset(&eo, 0, sizeof eo);
+  eo.max_inflight = 256;
+  c->engine = gs_engine_new(&c->loop, &eo);
+  if (!c->engine) {
+    uv_loop_close(&c->loop);
+    free(c);
+    return luaL_error(L, "cannot create the HTTP engine");
+  }
+  *pc = c;
+  luaL_newlibtable(L, core_funcs);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, core_funcs, 1);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "_ctx");   /* keeps the context alive with the module */
+  lua_pushliteral(L, GS_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_setfield(L, -2, "curl_version");
+  lua_pushstring(L, uv_version_string());
+  lua_setfield(L, -2, "uv_version");
+  return 1;
+}

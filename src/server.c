@@ -1,0 +1,560 @@
+/*
+** server.c
+** HTTP/1.1 server on uv_tcp + llhttp: keep-alive, one request at a
+** time per connection (pipelined bytes wait in the parser), body and
+** header limits answered with 413/431, idle timeout. Used by the
+** emulator and, later, webhook listeners.
+*/
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <llhttp.h>
+
+#include "gigstack.h"
+
+struct buf {
+  char *p;
+  size_t len, cap;
+};
+
+struct header {
+  struct buf name, value;
+};
+
+struct conn;
+
+struct gs_http_req {
+  struct conn *c;            /* NULL once the connection is gone */
+  char method[24];
+  char peer[64];
+  struct buf target, body;
+  struct header *hdrs;
+  size_t nhdrs, caphdrs;
+  int keep_alive;
+};
+
+struct gs_server {
+  uv_tcp_t listener;
+  uv_loop_t *loop;
+  struct gs_server_opts opts;
+  char host[64];
+  gs_serve_fn serve;
+  void *ud;
+  struct conn *conns;
+  int nconns;
+  int listener_open;
+  int closing;
+};
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t idle;
+  llhttp_t parser;
+  struct gs_server *srv;
+  struct conn *prev, *next;
+  struct gs_http_req *cur;    /* being parsed */
+  struct gs_http_req *busy;   /* handed out, waiting for its response */
+  struct buf pending;         /* bytes after a complete request */
+  size_t head_bytes;
+  int fail_status;            /* 413 or 431 when a limit tripped */
+  int in_value;
+  int open_handles;
+  int closing;
+};
+
+static llhttp_settings_t settings;
+
+static int buf_add (struct buf *b, const char *p, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    char *np;
+    while (cap < b->len + n + 1) cap *= 2;
+    np = realloc(b->p, cap);
+    if (!np) return -1;
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+static void req_free (struct gs_http_req *r) {
+  size_t i;
+  if (!r) return;
+  for (i = 0; i < r->nhdrs; i++) {
+    free(r->hdrs[i].name.p);
+    free(r->hdrs[i].value.p);
+  }
+  free(r->hdrs);
+  free(r->target.p);
+  free(r->body.p);
+  free(r);
+}
+
+/* ===== connection lifetime ===== */
+
+static void server_maybe_free (struct gs_server *s) {
+  if (s->closing && !s->listener_open && s->nconns == 0) free(s);
+}
+
+static void on_conn_closed (uv_handle_t *h) {
+  struct conn *c = h->data;
+  if (--c->open_handles > 0) return;
+  {
+    struct gs_server *s = c->srv;
+    free(c->pending.p);
+    free(c);
+    s->nconns--;
+    server_maybe_free(s);
+  }
+}
+
+static void conn_close (struct conn *c) {
+  struct gs_server *s = c->srv;
+  if (c->closing) return;
+  c->closing = 1;
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (c->busy) c->busy->c = NULL;   /* the owner still responds; it's a no-op */
+  c->busy = NULL;
+  req_free(c->cur);
+  c->cur = NULL;
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+  uv_close((uv_handle_t *)&c->idle, on_conn_closed);
+}
+
+static void on_reset_closed (uv_handle_t *h) {
+  on_conn_closed(h);
+}
+
+/* ===== writing ===== */
+
+struct write_req {
+  uv_write_t w;
+  struct conn *c;
+  int close_after;
+  char data[1];
+};
+
+static void resume_parsing (struct conn *c);
+
+static void on_written (uv_write_t *w, int status) {
+  struct write_req *wr = (struct write_req *)w;
+  struct conn *c = wr->c;
+  int close_after = wr->close_after;
+  free(wr);
+  if (c->closing) return;
+  if (status < 0 || close_after) {
+    conn_close(c);
+    return;
+  }
+  resume_parsing(c);
+}
+
+static const char *reason (int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+  }
+}
+
+static int conn_write (struct conn *c, int status, const char *const *hdrs,
+                       size_t nhdrs, const char *body, size_t body_len,
+                       int keep_alive) {
+  size_t i, head = 128, len;
+  struct write_req *wr;
+  uv_buf_t b;
+  int rc;
+  char *p;
+  for (i = 0; i < nhdrs; i++) head += strlen(hdrs[i]) + 2;
+  wr = malloc(sizeof *wr + head + body_len);
+  if (!wr) return UV_ENOMEM;
+  p = wr->data;
+  len = (size_t)sprintf(p, "HTTP/1.1 %d %s\r\n", status, reason(status));
+  for (i = 0; i < nhdrs; i++) {
+    size_t n = strlen(hdrs[i]);
+    memcpy(p + len, hdrs[i], n);
+    memcpy(p + len + n, "\r\n", 2);
+    len += n + 2;
+  }
+  len += (size_t)sprintf(p + len, "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
+                         body_len, keep_alive ? "keep-alive" : "close");
+  if (body_len) memcpy(p + len, body, body_len);
+  len += body_len;
+  wr->c = c;
+  wr->close_after = !keep_alive;
+  b = uv_buf_init(p, (unsigned)len);
+  rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  if (rc < 0) {
+    free(wr);
+    conn_close(c);
+  }
+  return rc;
+}
+
+/* An error the server answers itself, then hangs up. */
+static void conn_fail (struct conn *c, int status, const char *msg) {
+  char body[160];
+  const char *hdrs[] = { "Content-Type: application/json" };
+  int n = snprintf(body, sizeof body,
+                   "{\"message\":\"%s\",\"error\":\"%s\"}", msg,
+                   status == 413 ? "payload_too_large"
+                   : status == 431 ? "header_too_large" : "invalid_request");
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_timer_stop(&c->idle);
+  req_free(c->cur);
+  c->cur = NULL;
+  c->busy = NULL;
+  conn_write(c, status, hdrs, 1, body, (size_t)n, 0);
+}
+
+/* ===== llhttp callbacks ===== */
+
+static int head_budget (struct conn *c, size_t n) {
+  c->head_bytes += n;
+  if (c->head_bytes <= c->srv->opts.max_header) return 1;
+  c->fail_status = 431;
+  return 0;
+}
+
+static int too_large (struct conn *c) {
+  c->fail_status = 413;
+  return -1;
+}
+
+static int on_message_begin (llhttp_t *p) {
+  struct conn *c = p->data;
+  c->cur = calloc(1, sizeof *c->cur);
+  if (!c->cur) return -1;
+  c->cur->c = c;
+  c->head_bytes = 0;
+  c->in_value = 0;
+  return 0;
+}
+
+static int on_url (llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  if (!head_budget(c, n)) return -1;
+  return buf_add(&c->cur->target, at, n);
+}
+
+static int on_header_field (llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  struct gs_http_req *r = c->cur;
+  size_t i;
+  if (!head_budget(c, n)) return -1;
+  if (r->nhdrs == 0 || c->in_value) {
+    if (r->nhdrs == r->caphdrs) {
+      size_t cap = r->caphdrs ? r->caphdrs * 2 : 16;
+      struct header *h = realloc(r->hdrs, cap * sizeof *h);
+      if (!h) return -1;
+      r->hdrs = h;
+      r->caphdrs = cap;
+    }
+    memset(&r->hdrs[r->nhdrs++], 0, sizeof *r->hdrs);
+    c->in_value = 0;
+  }
+  {
+    struct buf *b = &r->hdrs[r->nhdrs - 1].name;
+    size_t start = b->len;
+    if (buf_add(b, at, n) != 0) return -1;
+    for (i = start; i < b->len; i++)
+      b->p[i] = (char)tolower((unsigned char)b->p[i]);
+  }
+  return 0;
+}
+
+static int on_header_value (llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  struct gs_http_req *r = c->cur;
+  if (!head_budget(c, n)) return -1;
+  if (r->nhdrs == 0) return -1;
+  c->in_value = 1;
+  return buf_add(&r->hdrs[r->nhdrs - 1].value, at, n);
+}
+
+static int on_headers_complete (llhttp_t *p) {
+  struct conn *c = p->data;
+  /* refuse a declared oversized body before reading any of it */
+  if ((p->flags & F_CONTENT_LENGTH)
+      && p->content_length > c->srv->opts.max_body)
+    return too_large(c);
+  return 0;
+}
+
+static int on_body (llhttp_t *p, const char *at, size_t n) {
+  struct conn *c = p->data;
+  if (c->cur->body.len + n > c->srv->opts.max_body) return too_large(c);
+  return buf_add(&c->cur->body, at, n);
+}
+
+static int on_message_complete (llhttp_t *p) {
+  struct conn *c = p->data;
+  struct gs_http_req *r = c->cur;
+  const char *m = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
+  snprintf(r->method, sizeof r->method, "%s", m);
+  if (!r->target.p) buf_add(&r->target, "/", 1);
+  r->keep_alive = llhttp_should_keep_alive(p);
+  c->busy = r;
+  c->cur = NULL;
+  return HPE_PAUSED;   /* one request at a time; the rest waits */
+}
+
+/* ===== reading ===== */
+
+static void dispatch (struct conn *c) {
+  struct gs_http_req *r = c->busy;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_timer_stop(&c->idle);
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, r->peer, sizeof r->peer);
+    else
+      uv_ip4_name((struct sockaddr_in *)&ss, r->peer, sizeof r->peer);
+  }
+  c->srv->serve(c->srv, r, c->srv->ud);
+}
+
+static void on_idle (uv_timer_t *t) {
+  struct conn *c = t->data;
+  if (!c->busy) conn_close(c);
+}
+
+/* Feed bytes to the parser; returns 1 when a request was dispatched. */
+static int feed (struct conn *c, const char *data, size_t n) {
+  llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
+  if (err == HPE_OK) return 0;
+  if (err == HPE_PAUSED) {
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    size_t used = pos ? (size_t)(pos - data) : n;
+    struct buf rest = { NULL, 0, 0 };
+    if (used < n && buf_add(&rest, data + used, n - used) != 0) {
+      conn_close(c);
+      return 1;
+    }
+    free(c->pending.p);
+    c->pending = rest;
+    dispatch(c);
+    return 1;
+  }
+  if (c->fail_status == 413)
+    conn_fail(c, 413, "request body too large");
+  else if (c->fail_status == 431)
+    conn_fail(c, 431, "request header fields too large");
+  else
+    conn_fail(c, 400, "malformed HTTP request");
+  return 1;
+}
+
+static void on_alloc (uv_handle_t *h, size_t hint, uv_buf_t *b) {
+  (void)h;
+  b->base = malloc(hint);
+  b->len = b->base ? hint : 0;
+}
+
+static void on_read (uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  struct conn *c = st->data;
+  if (n < 0) {
+    free(b->base);
+    conn_close(c);
+    return;
+  }
+  if (n > 0) {
+    uv_timer_again(&c->idle);
+    feed(c, b->base, (size_t)n);
+  }
+  free(b->base);
+}
+
+static void resume_parsing (struct conn *c) {
+  struct buf rest = c->pending;
+  c->pending.p = NULL;
+  c->pending.len = c->pending.cap = 0;
+  llhttp_resume(&c->parser);
+  if (rest.len > 0) {
+    int dispatched = feed(c, rest.p, rest.len);
+    free(rest.p);
+    if (dispatched || c->closing) return;
+  } else {
+    free(rest.p);
+  }
+  uv_timer_start(&c->idle, on_idle, c->srv->opts.idle_timeout_ms,
+                 c->srv->opts.idle_timeout_ms);
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_connection (uv_stream_t *l, int status) {
+  struct gs_server *s = l->data;
+  struct conn *c;
+  if (status < 0) return;
+  c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->idle);
+  c->tcp.data = c->idle.data = c;
+  c->open_handles = 2;
+  s->nconns++;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+  c->parser.data = c;
+  uv_timer_start(&c->idle, on_idle, s->opts.idle_timeout_ms,
+                 s->opts.idle_timeout_ms);
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ===== public API ===== */
+
+struct gs_server *gs_server_new (uv_loop_t *loop,
+                                 const struct gs_server_opts *opts,
+                                 gs_serve_fn serve, void *ud, int *err) {
+  struct gs_server *s;
+  struct sockaddr_storage addr;
+  int rc;
+  static int settings_ready = 0;
+  if (!settings_ready) {
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+    settings_ready = 1;
+  }
+  s = calloc(1, sizeof *s);
+  if (!s) { *err = UV_ENOMEM; return NULL; }
+  if (opts) s->opts = *opts;
+  snprintf(s->host, sizeof s->host, "%s",
+           s->opts.host ? s->opts.host : "127.0.0.1");
+  s->opts.host = s->host;
+  if (!s->opts.max_body) s->opts.max_body = 1u << 20;
+  if (!s->opts.max_header) s->opts.max_header = 16u << 10;
+  if (!s->opts.idle_timeout_ms) s->opts.idle_timeout_ms = 30000;
+  s->loop = loop;
+  s->serve = serve;
+  s->ud = ud;
+  if (strchr(s->host, ':'))
+    rc = uv_ip6_addr(s->host, s->opts.port, (struct sockaddr_in6 *)&addr);
+  else
+    rc = uv_ip4_addr(s->host, s->opts.port, (struct sockaddr_in *)&addr);
+  if (rc == 0) rc = uv_tcp_init(loop, &s->listener);
+  if (rc != 0) { free(s); *err = rc; return NULL; }
+  s->listener.data = s;
+  s->listener_open = 1;
+  rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+  if (rc != 0) {
+    *err = rc;
+    gs_server_close(s);
+    return NULL;
+  }
+  return s;
+}
+
+int gs_server_port (const struct gs_server *s) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) != 0)
+    return -1;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void on_listener_closed (uv_handle_t *h) {
+  struct gs_server *s = h->data;
+  s->listener_open = 0;
+  server_maybe_free(s);
+}
+
+void gs_server_close (struct gs_server *s) {
+  if (s->closing) return;
+  s->closing = 1;
+  while (s->conns) conn_close(s->conns);
+  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+const char *gs_http_method (const struct gs_http_req *r) { return r->method; }
+const char *gs_http_target (const struct gs_http_req *r) { return r->target.p; }
+size_t gs_http_nheaders (const struct gs_http_req *r) { return r->nhdrs; }
+const char *gs_http_peer (const struct gs_http_req *r) { return r->peer; }
+
+void gs_http_header (const struct gs_http_req *r, size_t i,
+                     const char **name, const char **value) {
+  *name = r->hdrs[i].name.p ? r->hdrs[i].name.p : "";
+  *value = r->hdrs[i].value.p ? r->hdrs[i].value.p : "";
+}
+
+const char *gs_http_body (const struct gs_http_req *r, size_t *len) {
+  *len = r->body.len;
+  return r->body.p ? r->body.p : "";
+}
+
+int gs_http_respond (struct gs_http_req *r, int status,
+                     const char *const *headers, size_t nheaders,
+                     const char *body, size_t body_len) {
+  struct conn *c = r->c;
+  int rc = UV_ECONNRESET;
+  if (c && !c->closing && !c->srv->closing) {
+    c->busy = NULL;
+    rc = conn_write(c, status, headers, nheaders, body, body_len,
+                    r->keep_alive);
+  }
+  req_free(r);
+  return rc < 0 ? rc : 0;
+}
+
+void gs_http_abort (struct gs_http_req *r) {
+  struct conn *c = r->c;
+  if (c && !c->closing) {
+    struct gs_server *s = c->srv;
+    c->busy = NULL;
+    r->c = NULL;
+    /* RST instead of FIN: the client sees a reset connection */
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->closing = 1;
+    req_free(c->cur);
+    c->cur = NULL;
+    if (uv_tcp_close_reset(&c->tcp, on_reset_closed) != 0)
+      uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->idle, on_conn_closed);
+  }
+  req_free(r);
+}
