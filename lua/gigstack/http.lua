@@ -1,0 +1,153 @@
+--- HTTP client and server over gigstack.core, in task style: a call
+-- suspends only the calling task.
+local core = require "gigstack.core"
+local sched = require "gigstack.sched"
+local errors = require "gigstack.errors"
+
+local M = {}
+
+-- curl error codes worth their own kind
+local curl_kinds = {
+  [6] = "dns", [7] = "connect", [28] = "timeout", [35] = "tls",
+  [52] = "network", [55] = "network", [56] = "network", [60] = "tls",
+  [23] = "too_large", [18] = "network",
+}
+
+local function parse_headers(raw)
+  local h = {}
+  for line in raw:gmatch("[^\r\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+    if name then
+      name = name:lower()
+      h[name] = h[name] and (h[name] .. ", " .. value) or value
+    end
+  end
+  return h
+end
+
+--- request{method, url, headers = {name = value}, body, timeout,
+-- connect_timeout} -> response {status, headers, body, elapsed,
+-- new_connections} | nil, error value (kind network/timeout/...)
+function M.request(spec)
+  local lines = {}
+  for name, value in pairs(spec.headers or {}) do
+    lines[#lines + 1] = name .. ": " .. tostring(value)
+  end
+  table.sort(lines)
+  local token, why = core.request{
+    method = spec.method or "GET", url = spec.url, headers = lines,
+    body = spec.body, timeout = spec.timeout,
+    connect_timeout = spec.connect_timeout,
+  }
+  if not token then
+    return nil, errors.new{ kind = "invalid", message = why }
+  end
+  local ok, ev = pcall(sched.await, token)
+  if not ok then
+    core.cancel(token)
+    sched.forget(token)
+    error(ev, 0)
+  end
+  if ev.error ~= 0 then
+    return nil, errors.new{
+      kind = curl_kinds[ev.error] or "network", status = 0,
+      code = "curl_" .. ev.error, message = ev.message, elapsed = ev.elapsed,
+    }
+  end
+  return {
+    status = ev.status, headers = parse_headers(ev.headers), body = ev.body,
+    elapsed = ev.elapsed, new_connections = ev.new_connections,
+  }
+end
+
+local function unescape(s)
+  s = s:gsub("+", " ")
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+function M.parse_query(q)
+  local t = {}
+  for pair in (q or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    t[unescape(k)] = unescape(v)
+  end
+  return t
+end
+
+function M.escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+--- Encode a table as a query string, keys sorted.
+function M.encode_query(t)
+  local keys = {}
+  for k, v in pairs(t) do
+    if v ~= nil then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    parts[#parts + 1] = M.escape(k) .. "=" .. M.escape(t[k])
+  end
+  return table.concat(parts, "&")
+end
+
+local function header_lines(headers)
+  local lines = {}
+  for name, value in pairs(headers or {}) do
+    lines[#lines + 1] = name .. ": " .. tostring(value)
+  end
+  table.sort(lines)
+  return lines
+end
+
+--- listen{host, port, handler, max_body, max_header, idle_timeout}
+-- -> server {port, url, close} | nil, message. handler(req) runs as a
+-- task per request and returns status, headers, body (or calls
+-- req:respond / req:abort itself).
+function M.listen(opts)
+  local srv, token = core.listen(opts)
+  if not srv then return nil, token end
+  local handler = opts.handler
+  local server = { port = srv:port(), host = opts.host or "127.0.0.1" }
+  server.url = "http://" .. server.host .. ":" .. server.port
+
+  sched.add_server(token, function(ev)
+    local path, query = ev.target:match("^([^?]*)%??(.*)$")
+    local req = {
+      method = ev.method, target = ev.target, path = path,
+      query = M.parse_query(query), headers = ev.headers, body = ev.body,
+      peer = ev.peer, answered = false,
+    }
+    function req.respond(_, status, headers, body)
+      if req.answered then return false end
+      req.answered = true
+      return ev.handle:respond(status, header_lines(headers), body or "")
+    end
+    function req.abort()
+      if req.answered then return end
+      req.answered = true
+      ev.handle:abort()
+    end
+    local ok, status, headers, body = xpcall(handler, debug.traceback, req)
+    if not ok then
+      io.stderr:write("gigstack: HTTP handler failed: ", tostring(status), "\n")
+      req:respond(500, { ["Content-Type"] = "application/json" },
+        '{"message":"internal error in handler","error":"internal_server_error"}')
+    elseif not req.answered then
+      req:respond(status or 204, headers, body)
+    end
+  end)
+
+  function server.close()
+    if server.closed then return end
+    server.closed = true
+    sched.remove_server(token)
+    srv:close()
+  end
+  return server
+end
+
+return M

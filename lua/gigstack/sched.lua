@@ -1,0 +1,221 @@
+--- Coroutine scheduler over gigstack.core's event queue.
+-- Tasks are coroutines started here; a task that waits on a core token
+-- (request, timer) yields, and core.step() events resume it. Nothing
+-- here runs inside a libuv or libcurl callback.
+local core = require "gigstack.core"
+
+local M = {}
+
+local tasks = setmetatable({}, { __mode = "k" })  -- coroutine -> task
+local waiting = {}        -- token -> coroutine, or a sentinel table
+local ready, rhead, rtail = {}, 1, 0
+local servers = {}        -- token -> handler(ev)
+local signals = {}        -- token -> handler(ev)
+local nservers = 0
+local live_tasks = 0      -- non-daemon tasks not finished
+local depth = 0           -- nested loop_until calls
+M.failures = 0            -- unjoined tasks that died with an error
+
+local function push_ready(co, ...)
+  rtail = rtail + 1
+  ready[rtail] = table.pack(co, ...)
+end
+
+local function report(task)
+  M.failures = M.failures + 1
+  io.stderr:write("gigstack: task failed: ", task.traceback, "\n")
+end
+
+local function finish(task, ok, ...)
+  task.done = true
+  if not task.daemon then live_tasks = live_tasks - 1 end
+  if ok then
+    task.results = table.pack(...)
+  else
+    local err = ...
+    task.err = err
+    local msg = type(err) == "string" and err or tostring(err)
+    task.traceback = debug.traceback(task.co, msg)
+    coroutine.close(task.co)          -- runs pending __close handlers
+    if not task.joiners[1] and not task.silent then report(task) end
+  end
+  for _, co in ipairs(task.joiners) do push_ready(co) end
+end
+
+local function resume(co, ...)
+  local task = tasks[co]
+  if coroutine.status(co) ~= "suspended" then return end
+  local packed = table.pack(coroutine.resume(co, ...))
+  if coroutine.status(co) == "dead" and task then
+    finish(task, table.unpack(packed, 1, packed.n))
+  end
+end
+
+local function run_ready()
+  while rhead <= rtail do
+    local item = ready[rhead]
+    ready[rhead] = nil
+    rhead = rhead + 1
+    resume(table.unpack(item, 1, item.n))
+  end
+  ready, rhead, rtail = {}, 1, 0
+end
+
+local function dispatch(ev)
+  if ev.type == "request" then
+    local handler = servers[ev.token]
+    if handler then
+      M.spawn(handler, ev).daemon_set()
+    else
+      ev.handle:respond(503)
+    end
+  elseif ev.type == "signal" then
+    local handler = signals[ev.token]
+    if handler then M.spawn(handler, ev).daemon_set() end
+  else
+    local w = waiting[ev.token]
+    waiting[ev.token] = nil
+    if type(w) == "thread" then
+      push_ready(w, ev)
+    elseif type(w) == "table" then
+      w.event = ev
+    end
+  end
+end
+
+--- Start fn(...) as a task; returns the task.
+function M.spawn(fn, ...)
+  local co = coroutine.create(fn)
+  local task = { co = co, done = false, joiners = {} }
+  live_tasks = live_tasks + 1
+  function task.daemon_set()
+    if not task.daemon and not task.done then
+      task.daemon = true
+      live_tasks = live_tasks - 1
+    end
+    return task
+  end
+  tasks[co] = task
+  push_ready(co, ...)
+  return task
+end
+
+--- The task running now, or nil outside any task.
+function M.current()
+  local co = coroutine.running()
+  return tasks[co]
+end
+
+--- Drive the loop until pred() is true. Returns false, reason when
+-- nothing could ever make pred true.
+function M.loop_until(pred)
+  depth = depth + 1
+  while true do
+    run_ready()
+    if pred() then depth = depth - 1; return true end
+    if next(waiting) == nil and nservers == 0 then
+      depth = depth - 1
+      return false, "deadlock: tasks wait but nothing can wake them"
+    end
+    for _, ev in ipairs(core.step(true)) do dispatch(ev) end
+  end
+end
+
+--- Wait for a core token's event from the current task. From the main
+-- thread (no task running) the loop is driven until the event arrives.
+function M.await(token)
+  local co, main = coroutine.running()
+  if main then
+    local slot = {}
+    waiting[token] = slot
+    local ok, why = M.loop_until(function() return slot.event ~= nil end)
+    if not ok then error(why, 2) end
+    return slot.event
+  end
+  if not tasks[co] then
+    error("gigstack: this call must run in a gigstack task (gigstack.run, "
+      .. "gigstack.spawn or gigstack.all), not in a coroutine of your own", 2)
+  end
+  waiting[token] = co
+  return coroutine.yield()
+end
+
+--- Forget a token's waiter (after core.cancel).
+function M.forget(token)
+  waiting[token] = nil
+end
+
+--- Wait for task to finish; returns its results or raises its error.
+function M.join(task)
+  if not task.done then
+    local co = coroutine.running()
+    if not tasks[co] then
+      local ok, why = M.loop_until(function() return task.done end)
+      if not ok then error(why, 2) end
+    else
+      task.joiners[#task.joiners + 1] = co
+      while not task.done do coroutine.yield() end
+    end
+  end
+  if task.err ~= nil then
+    if type(task.err) == "string" then error(task.traceback, 0) end
+    error(task.err, 0)
+  end
+  return table.unpack(task.results, 1, task.results.n)
+end
+
+function M.sleep(seconds)
+  M.await(core.timer(seconds))
+end
+
+function M.add_server(token, handler)
+  servers[token] = handler
+  nservers = nservers + 1
+end
+
+function M.remove_server(token)
+  if servers[token] then
+    servers[token] = nil
+    nservers = nservers - 1
+  end
+end
+
+function M.on_signal(name, handler)
+  local token = core.signal(name)
+  signals[token] = handler
+  return token
+end
+
+function M.off_signal(token)
+  signals[token] = nil
+  core.cancel(token)
+end
+
+--- Run fn as a task and drive the loop until it and every non-daemon
+-- task it started are finished. opts.timeout (seconds) is a watchdog.
+function M.run(fn, opts)
+  opts = opts or {}
+  local main = M.spawn(fn, table.unpack(opts.args or {}))
+  main.silent = true
+  local dog, fired
+  if opts.timeout then
+    dog = core.timer(opts.timeout)
+    fired = {}
+    waiting[dog] = fired
+  end
+  local ok, why = M.loop_until(function()
+    return (main.done and live_tasks == 0) or (fired and fired.event ~= nil)
+  end)
+  if dog then
+    waiting[dog] = nil
+    core.cancel(dog)
+  end
+  if fired and fired.event then
+    error(string.format("watchdog: gigstack.run did not finish within %g s",
+      opts.timeout), 2)
+  end
+  if not ok and not main.done then error(why, 2) end
+  return M.join(main)
+end
+
+return M
