@@ -211,11 +211,13 @@ static int l_request (lua_State *L) {
                                                           &spec.body_len);
   lua_getfield(L, 1, "headers");
   if (!lua_isnil(L, -1)) {
-    luaL_checktype(L, -1, LUA_TTABLE);
-    n = lua_rawlen(L, -1);
+    int t = lua_gettop(L);
+    luaL_checktype(L, t, LUA_TTABLE);
+    n = lua_rawlen(L, t);
     luaL_argcheck(L, n <= 64, 1, "at most 64 headers");
+    luaL_checkstack(L, (int)n, "too many headers");
     for (i = 1; i <= n; i++) {
-      lua_rawgeti(L, -1, (lua_Integer)i);
+      lua_rawgeti(L, t, (lua_Integer)i);
       hdrs[nh++] = luaL_checkstring(L, -1);   /* stays on the stack */
     }
   }
@@ -391,6 +393,7 @@ static int httpreq_respond (lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     n = lua_rawlen(L, 3);
     luaL_argcheck(L, n <= 64, 3, "at most 64 headers");
+    luaL_checkstack(L, (int)n, "too many headers");
     for (i = 1; i <= n; i++) {
       lua_rawgeti(L, 3, (lua_Integer)i);
       hdrs[nh++] = luaL_checkstring(L, -1);

@@ -83,6 +83,11 @@ local function dispatch(ev)
   end
 end
 
+--- Make a suspended task coroutine runnable again (semaphores, joins).
+function M.wake(co, ...)
+  push_ready(co, ...)
+end
+
 --- Start fn(...) as a task; returns the task.
 function M.spawn(fn, ...)
   local co = coroutine.create(fn)

@@ -1,0 +1,81 @@
+--- gigstack: the Lua SDK for the gigstack API (Mexican CFDI invoicing,
+-- payments, receipts). Calls look blocking but suspend only their task,
+-- so one script can keep hundreds of calls in flight.
+--
+--   local gigstack = require "gigstack"
+--   gigstack.run(function()
+--     local gs = gigstack.new{ api_key = os.getenv("GIGSTACK_API_KEY") }
+--     local page = assert(gs.clients:list{ limit = 10 })
+--   end)
+local client = require "gigstack.client"
+local resources = require "gigstack.resources"
+local sched = require "gigstack.sched"
+local errors = require "gigstack.errors"
+
+local M = {}
+
+M.VERSION = client.VERSION
+M.defaults = client.defaults
+
+--- gigstack.new{api_key, base_url, team, timeout, connect_timeout,
+-- concurrency} -> client with resources (clients, services, payments,
+-- invoices). The key defaults to $GIGSTACK_API_KEY.
+function M.new(opts)
+  return resources.attach(client.new(opts))
+end
+
+--- Run fn in a task and drive the loop until it (and the tasks it
+-- spawned) finish. opts.timeout is a watchdog in seconds.
+M.run = sched.run
+M.spawn = sched.spawn
+M.join = sched.join
+M.sleep = sched.sleep
+
+--- Run functions concurrently; returns the first result of each, in
+-- order. If any raised, the first error is raised after all finished.
+function M.all(...)
+  local fns = table.pack(...)
+  if fns.n == 1 and type(fns[1]) == "table" then fns = fns[1]; fns.n = #fns end
+  local tasks = {}
+  for i = 1, fns.n do
+    if type(fns[i]) ~= "function" then
+      error("gigstack.all: argument " .. i .. " must be a function", 2)
+    end
+    tasks[i] = sched.spawn(fns[i])
+    tasks[i].silent = true
+  end
+  local results, first_err = {}, nil
+  for i = 1, fns.n do
+    local ok, v = pcall(sched.join, tasks[i])
+    if ok then results[i] = v elseif first_err == nil then first_err = v end
+  end
+  if first_err ~= nil then error(first_err, 0) end
+  return table.unpack(results, 1, fns.n)
+end
+
+--- Run fn(item) for every item with at most `limit` running at once;
+-- returns results in order (each {ok, value_or_err}).
+function M.map(items, limit, fn)
+  local results, nexti, n = {}, 1, #items
+  local function worker()
+    while nexti <= n do
+      local i = nexti
+      nexti = nexti + 1
+      results[i] = table.pack(pcall(fn, items[i], i))
+    end
+  end
+  local workers = {}
+  for w = 1, math.max(1, math.min(limit, n)) do workers[w] = worker end
+  if n > 0 then M.all(table.unpack(workers)) end
+  return results
+end
+
+M.is_error = errors.is
+
+--- Raise err (an error value) when v is nil: `local p = gigstack.check(gs.payments:get(id))`.
+function M.check(v, err, ...)
+  if v == nil and err ~= nil then error(err, 2) end
+  return v, err, ...
+end
+
+return M

@@ -1,0 +1,172 @@
+--- The gigstack API emulator: stateful, in-memory, both documentation
+-- generations. mock.new() gives an emulator whose :handle(req) answers
+-- one request; mock.start() serves it over HTTP on loopback.
+local json = require "gigstack.json"
+local http = require "gigstack.http"
+local sched = require "gigstack.sched"
+local store = require "gigstack.mock.store"
+local wire = require "gigstack.mock.wire"
+
+local M = {}
+
+M.DEFAULT_KEY = "sk_test_mock"
+
+local Emulator = {}
+Emulator.__index = Emulator
+
+local RESOURCES = { "clients", "services", "payments", "invoices" }
+
+function M.new(opts)
+  opts = opts or {}
+  local e = setmetatable({
+    store = store.new(opts.seed, opts.rng_seed),
+    routes = {},
+    latency = opts.latency,            -- {min, max} in seconds
+    requests = 0,
+  }, Emulator)
+  local function route(method, pattern, handler, flags)
+    e.routes[#e.routes + 1] = { method = method, pattern = pattern, handler = handler,
+      older = flags and flags.older }
+  end
+  for _, name in ipairs(RESOURCES) do
+    require("gigstack.mock." .. name).routes(route)
+  end
+  return e
+end
+
+-- Request context handed to route handlers.
+local Ctx = {}
+Ctx.__index = Ctx
+
+function Ctx:body()
+  if self.decoded then return self.decoded end
+  local text = self.req.body
+  if text == nil or text == "" then
+    wire.fail(400, "invalid_request_body", "request body must be a JSON object")
+  end
+  local v, err = json.decode(text)
+  if type(v) ~= "table" or json.is_array(v) then
+    wire.fail(400, "invalid_request_body", "request body must be a JSON object"
+      .. (err and (": " .. err) or ""))
+  end
+  self.decoded = v
+  return v
+end
+
+--- A list envelope over collection `name`, honouring limit (1..100,
+-- default 10), next / starting_after cursors and sort=asc.
+function Ctx:list(name, filter)
+  local q = self.query
+  local limit = 10
+  if q.limit ~= nil then
+    limit = math.tointeger(tonumber(q.limit))
+    if not limit or limit < 1 or limit > 100 then
+      wire.fail(400, "invalid_field_value", "limit: must be an integer from 1 to 100",
+        { { field = "limit", message = "must be an integer from 1 to 100" } })
+    end
+  end
+  local after = q.next or q.starting_after
+  if after == "" then after = nil end
+  local items, has_more, next_cursor, total = self.store:page(self.team, name, {
+    limit = limit, after = after, asc = q.sort == "asc", filter = filter })
+  if not items then
+    wire.fail(400, "invalid_field_value", "next: unknown cursor " .. after)
+  end
+  return wire.list(items, has_more, next_cursor, total)
+end
+
+--- The team a request acts on: the key's own, or `team` from the query
+-- (Connect) when the key's team is a master team of the same billing
+-- account.
+local function resolve_team(st, own, asked)
+  if asked == nil or asked == "" or asked == own then return own end
+  local target = st.teams[asked]
+  if not target then wire.fail(404, "resource_not_found", "team " .. asked .. " not found") end
+  local mine = st.teams[own]
+  if not mine.is_master_team then
+    wire.fail(403, "forbidden", "team " .. own .. " is not a master team; the team parameter is not allowed")
+  end
+  if target.billing_account ~= mine.billing_account then
+    wire.fail(403, "forbidden", "team " .. asked .. " belongs to another billing account")
+  end
+  return asked
+end
+
+local function find_route(e, method, path)
+  local path_known = false
+  for _, r in ipairs(e.routes) do
+    local caps = table.pack(path:match(r.pattern))
+    if caps[1] ~= nil then
+      path_known = true
+      if r.method == method then return r, caps end
+    end
+  end
+  if path_known then wire.fail(405, "method_not_allowed", method .. " is not allowed on " .. path) end
+  wire.fail(404, "resource_not_found", "no endpoint " .. method .. " /v2" .. path)
+end
+
+--- Answer one request {method, path, query, headers, body}; returns
+-- status, body table.
+function Emulator:handle(req)
+  self.requests = self.requests + 1
+  local older = false
+  local ok, status, payload = pcall(function()
+    local path = req.path:match("^/v2(/.*)$")
+    if not path then wire.fail(404, "resource_not_found", "the API lives under /v2") end
+    local route, caps = find_route(self, req.method, path)
+    older = route.older
+    local auth = req.headers.authorization or ""
+    local key = auth:match("^[Bb]earer%s+(%S+)$")
+    local own = key and self.store.keys[key]
+    if not own then
+      wire.fail(401, "unauthorized", key and "invalid API key"
+        or "missing Authorization: Bearer <api key> header")
+    end
+    local team = resolve_team(self.store, own, req.query.team)
+    local ctx = setmetatable({ req = req, query = req.query, store = self.store,
+      team = team, key_team = own }, Ctx)
+    return route.handler(ctx, table.unpack(caps, 1, caps.n))
+  end)
+  if ok then return status, payload end
+  if wire.is_fail(status) then return status.status, wire.error_body(status, older) end
+  io.stderr:write("gigstack mock: handler error: ", tostring(status), "\n")
+  return 500, { message = "internal emulator error", error = "internal_server_error" }
+end
+
+local function header_latency(req)
+  local ms = tonumber(req.headers["x-mock-latency"] or "")
+  return ms and ms / 1000 or nil
+end
+
+--- Serve the emulator over HTTP. opts: host, port (0 = any), emulator
+-- (or the mock.new options), latency {min, max} seconds. Returns server
+-- {url, base_url, port, api_key, emulator, close}.
+function M.start(opts)
+  opts = opts or {}
+  local emu = opts.emulator or M.new(opts)
+  local server, err = http.listen{
+    host = opts.host or "127.0.0.1", port = opts.port or 0,
+    max_body = opts.max_body, max_header = opts.max_header,
+    handler = function(req)
+      local delay = header_latency(req)
+      if not delay and emu.latency then
+        local lo, hi = emu.latency[1], emu.latency[2] or emu.latency[1]
+        delay = lo + (hi - lo) * (emu.store:random() % 1000) / 1000
+      end
+      if delay and delay > 0 then sched.sleep(delay) end
+      local status, body = emu:handle(req)
+      local text = assert(json.encode(body))
+      return status, {
+        ["Content-Type"] = "application/json",
+        ["X-Request-Id"] = emu.store:id("req"),
+      }, text
+    end,
+  }
+  if not server then return nil, err end
+  server.base_url = server.url .. "/v2"
+  server.api_key = M.DEFAULT_KEY
+  server.emulator = emu
+  return server
+end
+
+return M

@@ -1,0 +1,125 @@
+--- Emulator state: teams, API keys and per-team collections kept in
+-- insertion order, with deterministic ids for a given seed.
+local json = require "gigstack.json"
+
+local M = {}
+local Store = {}
+Store.__index = Store
+
+local ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+--- The sandbox every emulator starts with: a master team with a key,
+-- a connected vendor team in the same billing account, and a team of
+-- another billing account (for the Connect rules).
+function M.default_seed()
+  return {
+    teams = {
+      { id = "team_mock", name = "Mock Master SA de CV", legal_name = "MOCK MASTER SA DE CV",
+        tax_id = "MMA010101AB1", tax_system = "601", billing_account = "ba_mock",
+        is_master_team = true, address = { zip = "06600" } },
+      { id = "team_vendor", name = "Vendor Uno", legal_name = "VENDOR UNO SA DE CV",
+        tax_id = "VUN010101AB2", tax_system = "601", billing_account = "ba_mock",
+        is_master_team = false, address = { zip = "64000" } },
+      { id = "team_other", name = "Otra Cuenta", legal_name = "OTRA CUENTA SA DE CV",
+        tax_id = "OCU010101AB3", tax_system = "601", billing_account = "ba_other",
+        is_master_team = true, address = { zip = "44100" } },
+    },
+    api_keys = { sk_test_mock = "team_mock", sk_test_vendor = "team_vendor",
+                 sk_test_other = "team_other" },
+  }
+end
+
+function M.new(seed, rng_seed)
+  local s = setmetatable({ teams = {}, keys = {}, data = {},
+    rng = rng_seed or 0x5eed, clock = nil }, Store)
+  seed = seed or M.default_seed()
+  for _, t in ipairs(seed.teams) do s.teams[t.id] = t end
+  for k, team in pairs(seed.api_keys) do s.keys[k] = team end
+  return s
+end
+
+-- 64-bit LCG (Knuth's MMIX constants); wraps in Lua integers.
+function Store:random()
+  self.rng = self.rng * 6364136223846793005 + 1442695040888963407
+  return (self.rng >> 33) & 0x7fffffff
+end
+
+function Store:id(prefix, sep)
+  local out = {}
+  for i = 1, 16 do
+    local k = self:random() % 62 + 1
+    out[i] = ALPHABET:sub(k, k)
+  end
+  return prefix .. (sep or "_") .. table.concat(out)
+end
+
+function Store:uuid()
+  local hex = {}
+  for i = 1, 32 do hex[i] = string.format("%X", self:random() % 16) end
+  hex[13] = "4"
+  hex[17] = string.format("%X", 8 + self:random() % 4)
+  local h = table.concat(hex)
+  return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-" .. h:sub(13, 16) .. "-"
+    .. h:sub(17, 20) .. "-" .. h:sub(21, 32)
+end
+
+function Store:now()
+  return self.clock and self.clock() or os.time()
+end
+
+--- The collection `name` of `team`: {items = id -> object, order = ids}.
+function Store:coll(team, name)
+  local t = self.data[team]
+  if not t then t = {}; self.data[team] = t end
+  local c = t[name]
+  if not c then c = { items = {}, order = {} }; t[name] = c end
+  return c
+end
+
+function Store:insert(team, name, obj)
+  local c = self:coll(team, name)
+  c.items[obj.id] = obj
+  c.order[#c.order + 1] = obj.id
+  return obj
+end
+
+function Store:get(team, name, id)
+  return self:coll(team, name).items[id]
+end
+
+function Store:remove(team, name, id)
+  local c = self:coll(team, name)
+  if not c.items[id] then return false end
+  c.items[id] = nil
+  for i, v in ipairs(c.order) do
+    if v == id then table.remove(c.order, i); break end
+  end
+  return true
+end
+
+--- Matching objects newest first (or oldest first with asc), then a
+-- page after the cursor. Returns items, has_more, next, total.
+function Store:page(team, name, opts)
+  local c = self:coll(team, name)
+  local all = {}
+  local first, last, step = #c.order, 1, -1
+  if opts.asc then first, last, step = 1, #c.order, 1 end
+  for i = first, last, step do
+    local obj = c.items[c.order[i]]
+    if obj and (not opts.filter or opts.filter(obj)) then all[#all + 1] = obj end
+  end
+  local start = 1
+  if opts.after then
+    start = nil
+    for i, obj in ipairs(all) do
+      if obj.id == opts.after then start = i + 1; break end
+    end
+    if not start then return nil end
+  end
+  local items = json.array()
+  for i = start, math.min(#all, start + opts.limit - 1) do items[#items + 1] = all[i] end
+  local has_more = start + opts.limit - 1 < #all
+  return items, has_more, has_more and items[#items].id or nil, #all
+end
+
+return M
