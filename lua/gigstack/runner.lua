@@ -1,0 +1,153 @@
+--- gigstack-run's Lua side: options, the emulator for --mock and
+-- --serve-mock, running the script as a task, exit codes
+-- (0 ok, 1 script error, 2 usage error).
+local gigstack = require "gigstack"
+local client = require "gigstack.client"
+local sched = require "gigstack.sched"
+
+local M = {}
+
+local USAGE = [==[
+usage: gigstack-run [options] [script.lua [args...]]
+  --mock                 start the gigstack emulator on a loopback port and
+                         point gigstack.new{} at it (no API key needed)
+  --serve-mock [HOST:]PORT
+                         run the emulator alone until SIGINT/SIGTERM and
+                         print its base URL (PORT 0 picks a free port)
+  --mock-latency MS[-MS] add latency to every emulator answer
+  -e CODE                run CODE before the script
+  -v, --version          print versions and exit
+  -h, --help             print this help and exit
+Environment: GIGSTACK_API_KEY, GIGSTACK_BASE_URL.
+]==]
+
+local function usage_error(msg)
+  io.stderr:write("gigstack-run: ", msg, "\n", USAGE)
+  return 2
+end
+
+local function parse(argv)
+  local o = { chunks = {}, args = {} }
+  local i = 1
+  while argv[i] do
+    local a = argv[i]
+    if a == "--mock" then o.mock = true
+    elseif a == "--serve-mock" then
+      i = i + 1
+      local spec = argv[i]
+      if not spec then return nil, "--serve-mock needs [HOST:]PORT" end
+      local host, port = spec:match("^(.*):(%d+)$")
+      if not host then host, port = "127.0.0.1", spec:match("^(%d+)$") end
+      port = tonumber(port)
+      if not port or port > 65535 then return nil, "--serve-mock: bad port in " .. spec end
+      o.serve = { host = host ~= "" and host or "127.0.0.1", port = port }
+    elseif a == "--mock-latency" then
+      i = i + 1
+      local lo, hi = (argv[i] or ""):match("^(%d+)%-?(%d*)m?s?$")
+      if not lo then return nil, "--mock-latency needs MS or MS-MS" end
+      o.latency = { tonumber(lo) / 1000, tonumber(hi ~= "" and hi or lo) / 1000 }
+    elseif a == "-e" then
+      i = i + 1
+      if not argv[i] then return nil, "-e needs an argument" end
+      o.chunks[#o.chunks + 1] = argv[i]
+    elseif a == "-v" or a == "--version" then o.version = true
+    elseif a == "-h" or a == "--help" then o.help = true
+    elseif a == "--" then
+      o.script = argv[i + 1]
+      i = i + 1
+      break
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return nil, "unknown option " .. a
+    else
+      o.script = a
+      break
+    end
+    i = i + 1
+  end
+  for j = i + 1, #argv do o.args[#o.args + 1] = argv[j] end
+  return o
+end
+
+local function start_mock(o, where)
+  local mock = require "gigstack.mock"
+  local server = assert(mock.start{ host = where and where.host, port = where and where.port or 0,
+    latency = o.latency })
+  return server
+end
+
+local function serve(o)
+  local code = 0
+  local ok, err = pcall(gigstack.run, function()
+    local server = start_mock(o, o.serve)
+    io.stdout:write(server.base_url, "\n")
+    io.stdout:write("API key: ", server.api_key, "  (Ctrl-C stops)\n")
+    io.stdout:flush()
+    local stop = {}
+    local tokens = {}
+    for _, sig in ipairs{ "SIGINT", "SIGTERM" } do
+      tokens[#tokens + 1] = sched.on_signal(sig, function() stop.now = true end)
+    end
+    while not stop.now do sched.sleep(0.1) end
+    for _, t in ipairs(tokens) do sched.off_signal(t) end
+    server.close()
+    io.stderr:write("gigstack-run: emulator stopped after ",
+      server.emulator.requests, " requests\n")
+  end)
+  if not ok then
+    io.stderr:write("gigstack-run: ", tostring(err), "\n")
+    code = 1
+  end
+  return code
+end
+
+function M.main(argv)
+  local o, err = parse(argv)
+  if not o then return usage_error(err) end
+  if o.help then io.stdout:write(USAGE); return 0 end
+  if o.version then
+    local core = require "gigstack.core"
+    io.stdout:write(string.format("gigstack-run %s (%s, libcurl %s, libuv %s)\n",
+      gigstack.VERSION, _VERSION, core.curl_version, core.uv_version))
+    return 0
+  end
+  if o.serve then return serve(o) end
+  if not o.script and #o.chunks == 0 then return usage_error("no script given") end
+
+  local main
+  if o.script then
+    local fn, lerr = loadfile(o.script ~= "-" and o.script or nil)
+    if not fn then io.stderr:write("gigstack-run: ", lerr, "\n"); return 1 end
+    main = fn
+  end
+  local arg = { [0] = o.script or "-e" }
+  for i, v in ipairs(o.args) do arg[i] = v end
+  _G.arg = arg   -- like lua5.4: scripts read their arguments from `arg`
+
+  local ok, rerr = xpcall(gigstack.run, function(e)
+    if type(e) == "string" and e:find("\nstack traceback:", 1, true) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, function()
+    local server
+    if o.mock then
+      server = start_mock(o)
+      client.defaults.base_url = server.base_url
+      client.defaults.api_key = server.api_key
+      client.defaults.mock = server
+    end
+    for _, code in ipairs(o.chunks) do
+      local fn, cerr = load(code, "=(command line)")
+      if not fn then error(cerr, 0) end
+      fn()
+    end
+    if main then main(table.unpack(o.args)) end
+    if server then server.close() end
+  end)
+  if not ok then
+    io.stderr:write("gigstack-run: ", tostring(rerr), "\n")
+    return 1
+  end
+  if sched.failures > 0 then return 1 end
+  return 0
+end
+
+return M

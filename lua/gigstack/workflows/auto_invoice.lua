@@ -1,0 +1,104 @@
+--- Auto-invoicing: register each sale as an already-collected payment
+-- with automation_type "pue_invoice", so gigstack stamps a PUE income
+-- invoice for it. Each sale's idempotency key derives from its id, so a
+-- re-run never registers a sale twice.
+local gigstack = require "gigstack"
+local csv = require "gigstack.csv"
+local json = require "gigstack.json"
+local money = require "gigstack.money"
+
+local M = {}
+
+local COLUMNS = { "sale_id", "customer_name", "rfc", "tax_system", "zip", "email",
+  "description", "product_key", "unit_key", "quantity", "unit_price", "iva_rate",
+  "payment_form" }
+
+--- Group CSV rows (one item per row) into sales; validates each field.
+-- Returns sales or nil, list of problems "line N: field: rule".
+function M.sales_from_rows(rows)
+  local sales, by_id, problems = {}, {}, {}
+  for _, row in ipairs(rows) do
+    local function bad(field, rule)
+      problems[#problems + 1] = string.format("line %d: %s: %s", row._line, field, rule)
+    end
+    for _, col in ipairs(COLUMNS) do
+      if row[col] == nil then bad(col, "column is missing") end
+    end
+    if #problems == 0 then
+      local price, perr = money.cents(row.unit_price)
+      if not price then bad("unit_price", perr) end
+      local qty = tonumber(row.quantity)
+      if not qty or qty <= 0 then bad("quantity", "must be a number greater than 0") end
+      local rate = tonumber(row.iva_rate)
+      if not rate or rate < 0 or rate > 0.16 then bad("iva_rate", "must be 0, 0.08 or 0.16") end
+      if row.sale_id == "" then bad("sale_id", "is required") end
+      local sale = by_id[row.sale_id]
+      if not sale then
+        sale = { id = row.sale_id, customer = { legal_name = row.customer_name,
+          tax_id = row.rfc, tax_system = row.tax_system, zip = row.zip, email = row.email },
+          payment_form = row.payment_form, items = {} }
+        by_id[row.sale_id] = sale
+        sales[#sales + 1] = sale
+      end
+      sale.items[#sale.items + 1] = { description = row.description,
+        product_key = row.product_key, unit_key = row.unit_key,
+        quantity = math.tointeger(qty) or qty, unit_price = price, iva_rate = row.iva_rate }
+    end
+  end
+  if #problems > 0 then return nil, problems end
+  return sales
+end
+
+--- The register body for one sale (money as exact decimals).
+function M.payment_body(sale)
+  local items = json.array()
+  for i, it in ipairs(sale.items) do
+    items[i] = {
+      description = it.description, product_key = it.product_key, unit_key = it.unit_key,
+      quantity = it.quantity, unit_price = money.json(it.unit_price),
+      taxes = json.array{ { type = "IVA", rate = json.raw(it.iva_rate), factor = "Tasa",
+        withholding = false } },
+    }
+  end
+  local c = sale.customer
+  return {
+    automation_type = "pue_invoice", currency = "MXN", payment_form = sale.payment_form,
+    client = { legal_name = c.legal_name, name = c.legal_name, tax_id = c.tax_id,
+      tax_system = c.tax_system, email = c.email ~= "" and c.email or nil,
+      address = { zip = c.zip }, use = "G03",
+      search = { on_key = "tax_id", on_value = c.tax_id, auto_create = true } },
+    items = items, metadata = { sale_id = sale.id },
+    idempotency_key = "auto-invoice:" .. sale.id,
+  }
+end
+
+--- Register every sale with at most opts.concurrency calls in flight.
+-- Returns a summary {sales, payments, invoices, failures = {{sale, error}}}.
+function M.run(gs, sales, opts)
+  opts = opts or {}
+  local results = gigstack.map(sales, opts.concurrency or 8, function(sale)
+    return gigstack.check(gs.payments:register(M.payment_body(sale)))
+  end)
+  local summary = { sales = #sales, payments = 0, invoices = 0, failures = {}, total_cents = 0 }
+  for i, r in ipairs(results) do
+    if r[1] then
+      local p = r[2]
+      summary.payments = summary.payments + 1
+      if p.invoice_id or (type(p.invoice) == "table" and p.invoice.uuid) then
+        summary.invoices = summary.invoices + 1
+      end
+      summary.total_cents = summary.total_cents + (money.cents(tostring(p.total)) or 0)
+    else
+      summary.failures[#summary.failures + 1] = { sale = sales[i].id, error = r[2] }
+    end
+  end
+  return summary
+end
+
+function M.read_sales(path)
+  local rows, err = csv.read(path)
+  if not rows then return nil, { path .. ": " .. err } end
+  return M.sales_from_rows(rows)
+end
+
+return M
