@@ -8,6 +8,7 @@ local M = {}
 
 local tasks = setmetatable({}, { __mode = "k" })  -- coroutine -> task
 local waiting = {}        -- token -> coroutine, or a sentinel table
+local watchdogs = {}      -- token -> sentinel; these never count as waiters
 local ready, rhead, rtail = {}, 1, 0
 local servers = {}        -- token -> handler(ev)
 local signals = {}        -- token -> handler(ev)
@@ -73,8 +74,8 @@ local function dispatch(ev)
     local handler = signals[ev.token]
     if handler then M.spawn(handler, ev).daemon_set() end
   else
-    local w = waiting[ev.token]
-    waiting[ev.token] = nil
+    local w = waiting[ev.token] or watchdogs[ev.token]
+    waiting[ev.token], watchdogs[ev.token] = nil, nil
     if type(w) == "thread" then
       push_ready(w, ev)
     elseif type(w) == "table" then
@@ -206,13 +207,13 @@ function M.run(fn, opts)
   if opts.timeout then
     dog = core.timer(opts.timeout)
     fired = {}
-    waiting[dog] = fired
+    watchdogs[dog] = fired
   end
   local ok, why = M.loop_until(function()
     return (main.done and live_tasks == 0) or (fired and fired.event ~= nil)
   end)
   if dog then
-    waiting[dog] = nil
+    watchdogs[dog] = nil
     core.cancel(dog)
   end
   if fired and fired.event then

@@ -154,6 +154,8 @@ local function register(ctx)
       out_items[#out_items + 1] = copy
     end
   end
+  -- every shape problem is reported before any lookup can 404
+  if #c.problems > 0 then c:done() end
   local client = resolve_client(ctx, c, body)
   if automation == "pue_invoice" and client and not client.tax_id then
     c:add("client.tax_id", "the client needs an RFC to be invoiced")

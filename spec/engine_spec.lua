@@ -1,0 +1,116 @@
+-- The C engine and server through gigstack.core/http, on loopback.
+local gigstack = require "gigstack"
+local http = require "gigstack.http"
+local core = require "gigstack.core"
+local support = require "support"
+
+local WATCHDOG = { timeout = support.WATCHDOG }
+
+describe("engine", function()
+  it("runs 100 requests with 200 ms latency at concurrency 100 in well under 100 x 200 ms", function()
+    support.with_mock(function(gs)
+      local fns = {}
+      for i = 1, 100 do
+        fns[i] = function()
+          return gigstack.check(gs:request("GET", "/clients",
+            { query = { limit = 1 } }) and true)
+        end
+      end
+      local t0 = core.now()
+      local results = { gigstack.all(table.unpack(fns)) }
+      local elapsed = core.now() - t0
+      assert.equals(100, #results)
+      print(string.format("# 100 requests x 200 ms latency: %.0f ms", elapsed))
+      assert.is_true(elapsed < 2000, "took " .. elapsed .. " ms")
+    end, { latency = { 0.2, 0.2 }, concurrency = 100 })
+  end)
+
+  it("turns a stalled server into a timeout error value within its bound", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, handler = function() gigstack.sleep(5) return 200 end })
+      local t0 = core.now()
+      local resp, err = http.request{ url = server.url .. "/stall", timeout = 0.3 }
+      local elapsed = core.now() - t0
+      server.close()
+      assert.is_nil(resp)
+      assert.equals("timeout", err.kind)
+      assert.is_true(elapsed >= 290 and elapsed < 1500, "elapsed " .. elapsed)
+    end, WATCHDOG)
+  end)
+
+  it("answers 413 to a body over the server's limit and 431 to oversized headers", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, max_body = 1024, max_header = 2048,
+        handler = function() return 200, {}, "ok" end })
+      local big = http.request{ url = server.url .. "/", method = "POST", body = string.rep("x", 4096) }
+      assert.equals(413, big.status)
+      local fine = http.request{ url = server.url .. "/", method = "POST", body = string.rep("x", 512) }
+      assert.equals(200, fine.status)
+      local heavy = http.request{ url = server.url .. "/", headers = { ["X-Big"] = string.rep("h", 4096) } }
+      assert.equals(431, heavy.status)
+      server.close()
+    end, WATCHDOG)
+  end)
+
+  it("reuses a kept-alive connection for sequential requests", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, handler = function() return 200, {}, "ok" end })
+      local first = http.request{ url = server.url .. "/a" }
+      local second = http.request{ url = server.url .. "/b" }
+      server.close()
+      assert.equals(1, first.new_connections)
+      assert.equals(0, second.new_connections)
+    end, WATCHDOG)
+  end)
+
+  it("returns status, headers and body, and reports connection refused as an error value", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, handler = function(req)
+        return 201, { ["X-Echo"] = req.query.q }, req.method .. ":" .. req.body
+      end })
+      local r = http.request{ url = server.url .. "/e?q=hola", method = "PUT", body = "abc" }
+      local port = server.port
+      server.close()
+      assert.equals(201, r.status)
+      assert.equals("hola", r.headers["x-echo"])
+      assert.equals("PUT:abc", r.body)
+      local none, err = http.request{ url = "http://127.0.0.1:" .. port .. "/", timeout = 2 }
+      assert.is_nil(none)
+      assert.equals("connect", err.kind)
+    end, WATCHDOG)
+  end)
+
+  it("queues requests beyond the client's concurrency and still completes them all", function()
+    support.with_mock(function(gs)
+      local peak = 0
+      local fns = {}
+      for i = 1, 20 do
+        fns[i] = function()
+          local page = gigstack.check(gs.clients:list{ limit = 1 })
+          peak = math.max(peak, gs.inflight + 1)
+          return page
+        end
+      end
+      local pages = { gigstack.all(table.unpack(fns)) }
+      assert.equals(20, #pages)
+      assert.is_true(peak <= 4, "peak in flight " .. peak)
+    end, { concurrency = 4, latency = { 0.01, 0.01 } })
+  end)
+
+  it("shuts down with nothing left open (uv_loop_close returns 0)", function()
+    local code, out = support.sh("lua5.4 -e 'package.cpath=\"./" .. support.build_dir()
+      .. "/?.so;\"..package.cpath; package.path=\"./lua/?.lua;./lua/?/init.lua;\"..package.path' -e '"
+      .. "local g=require\"gigstack\"; local m=require\"gigstack.mock\"; "
+      .. "g.run(function() local s=m.start{}; local c=g.new{api_key=s.api_key, base_url=s.base_url}; "
+      .. "assert(c.clients:list()); s.close() end, {timeout=10}); "
+      .. "print(\"loop_close=\" .. require\"gigstack.core\".shutdown())'")
+    assert.equals(0, code)
+    assert.matches("loop_close=0", out)
+  end)
+
+  it("fails a run whose tasks can never be woken instead of hanging", function()
+    local ok, err = pcall(gigstack.run, function() coroutine.yield() end, WATCHDOG)
+    assert.is_false(ok)
+    assert.matches("deadlock", tostring(err))
+  end)
+end)

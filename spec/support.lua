@@ -1,0 +1,39 @@
+--- Test support: run a body against a fresh emulator on port 0.
+local gigstack = require "gigstack"
+local mock = require "gigstack.mock"
+
+local M = {}
+
+M.WATCHDOG = 30   -- seconds; every loop in the suite runs under it
+
+--- with_mock(function(gs, server) ... end, opts) inside gigstack.run.
+function M.with_mock(body, opts)
+  opts = opts or {}
+  return gigstack.run(function()
+    local server = assert(mock.start(opts))
+    local gs = gigstack.new{ api_key = server.api_key, base_url = server.base_url,
+      concurrency = opts.concurrency, timeout = opts.timeout }
+    local ok, err = pcall(body, gs, server)
+    server.close()
+    if not ok then error(err, 0) end
+  end, { timeout = opts.watchdog or M.WATCHDOG })
+end
+
+function M.build_dir()
+  return os.getenv("GIGSTACK_BUILD") or "build"
+end
+
+--- Run a shell command; returns exit code, stdout, stderr.
+function M.sh(cmd)
+  local errf = os.tmpname()
+  local p = io.popen(cmd .. " 2>" .. errf)
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = io.open(errf)
+  local err = f:read("a")
+  f:close()
+  os.remove(errf)
+  return code, out, err
+end
+
+return M

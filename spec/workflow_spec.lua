@@ -1,0 +1,76 @@
+-- The auto-invoice workflow and gigstack-run end to end.
+local gigstack = require "gigstack"
+local auto_invoice = require "gigstack.workflows.auto_invoice"
+local support = require "support"
+
+local RUN = "./" .. support.build_dir() .. "/gigstack-run"
+local SALES = "scripts/data/sales.csv"
+
+describe("auto-invoice workflow", function()
+  it("registers every sample sale once, even when run twice against the same emulator", function()
+    local sales = assert(auto_invoice.read_sales(SALES))
+    assert.is_true(#sales >= 50)
+    support.with_mock(function(gs)
+      local first = auto_invoice.run(gs, sales, { concurrency = 8 })
+      assert.same({ #sales, #sales, 0 }, { first.payments, first.invoices, #first.failures })
+      local second = auto_invoice.run(gs, sales, { concurrency = 8 })
+      assert.equals(0, #second.failures)
+      assert.equals(first.total_cents, second.total_cents)
+      assert.equals(#sales, gigstack.check(gs.payments:list{ limit = 1 }).total_results)
+      assert.equals(#sales, gigstack.check(gs.invoices:list{ limit = 1 }).total_results)
+    end)
+  end)
+
+  it("reports bad sales rows with their line and field before any request", function()
+    local csv = require "gigstack.csv"
+    local rows = assert(csv.parse("sale_id,customer_name,rfc,tax_system,zip,email,description,"
+      .. "product_key,unit_key,quantity,unit_price,iva_rate,payment_form\n"
+      .. "S1,Ana,ANA800101AB1,612,06600,a@b.mx,x,81111500,E48,0,12.x,0.16,03\n"))
+    local sales, problems = auto_invoice.sales_from_rows(rows)
+    assert.is_nil(sales)
+    assert.matches("line 2: unit_price", problems[1])
+    assert.matches("line 2: quantity", problems[2])
+  end)
+end)
+
+describe("gigstack-run", function()
+  it("runs the demo against the embedded emulator and prints the summary", function()
+    local code, out = support.sh(RUN .. " --mock scripts/auto_invoice.lua " .. SALES)
+    assert.equals(0, code)
+    assert.matches("sales read:%s+60", out)
+    assert.matches("payments registered:%s+60", out)
+    assert.matches("invoices issued:%s+60", out)
+    assert.matches("failures:%s+0", out)
+  end)
+
+  it("exits 1 with a traceback on a script error and 2 on a usage error", function()
+    local code, _, err = support.sh(RUN .. " -e 'local function f() error(\"boom\") end f()'")
+    assert.equals(1, code)
+    assert.matches("boom", err)
+    assert.matches("stack traceback", err)
+    local ucode, _, uerr = support.sh(RUN .. " --no-such-flag")
+    assert.equals(2, ucode)
+    assert.matches("unknown option", uerr)
+  end)
+
+  it("passes arguments to the script in arg", function()
+    local tmp = os.tmpname()
+    local f = io.open(tmp, "w")
+    f:write("print(arg[1] .. '+' .. select(2, ...))\n")
+    f:close()
+    local code, out = support.sh(RUN .. " " .. tmp .. " uno dos")
+    os.remove(tmp)
+    assert.equals(0, code)
+    assert.equals("uno+dos\n", out)
+  end)
+
+  it("serves the emulator standalone until SIGTERM", function()
+    local code, out = support.sh("sh -c '" .. RUN .. " --serve-mock 127.0.0.1:0 > serve.out & pid=$!; "
+      .. "for i in 1 2 3 4 5 6 7 8 9 10; do grep -q /v2 serve.out && break; sleep 0.2; done; "
+      .. "url=$(head -1 serve.out); curl -s -H \"Authorization: Bearer sk_test_mock\" \"$url/clients\"; "
+      .. "kill -TERM $pid; wait $pid; echo \" exit=$?\"; rm -f serve.out'")
+    assert.equals(0, code)
+    assert.matches('"total_results":0', out)
+    assert.matches("exit=0", out)
+  end)
+end)
