@@ -24,7 +24,7 @@ LUALIB   = -llua5.4
 # Debian packages the build, demo and tests need; `make deps` installs
 # whichever are missing (apt-get, as root or through sudo).
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libuv1-dev libcurl4-openssl-dev \
-           node-llhttp lua-busted pkg-config
+           node-llhttp lua-busted lua-check curl valgrind pkg-config
 
 ENGINE_SRC = src/engine.c src/server.c
 LLHTTP_SRC = $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
@@ -76,11 +76,11 @@ $(BUILD)/obj/main.o: src/main.c include/gigstack.h | $(BUILD)/obj
 demo: deps all
 	$(BUILD)/gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv
 
-test: deps all
+test: deps all lint
 	@sh spec/run.sh
 
 lint:
-	@if command -v luacheck >/dev/null; then luacheck -q lua scripts spec; \
+	@if command -v luacheck >/dev/null; then luacheck -q lua scripts spec || exit 1; \
 	else echo "luacheck not installed (apt-get install lua-check)"; fi
 
 # ASan+UBSan build of the module, the suite run under it (the sanitizer

@@ -65,10 +65,10 @@ describe("gigstack-run", function()
   end)
 
   it("serves the emulator standalone until SIGTERM", function()
-    local code, out = support.sh("sh -c '" .. RUN .. " --serve-mock 127.0.0.1:0 > serve.out & pid=$!; "
-      .. "for i in 1 2 3 4 5 6 7 8 9 10; do grep -q /v2 serve.out && break; sleep 0.2; done; "
-      .. "url=$(head -1 serve.out); curl -s -H \"Authorization: Bearer sk_test_mock\" \"$url/clients\"; "
-      .. "kill -TERM $pid; wait $pid; echo \" exit=$?\"; rm -f serve.out'")
+    local code, out = support.sh("sh -c 't=$(mktemp); " .. RUN .. " --serve-mock 127.0.0.1:0 > $t & pid=$!; "
+      .. "for i in 1 2 3 4 5 6 7 8 9 10; do grep -q /v2 $t && break; sleep 0.2; done; "
+      .. "url=$(head -1 $t); curl -s --max-time 5 -H \"Authorization: Bearer sk_test_mock\" \"$url/clients\"; "
+      .. "kill -TERM $pid; wait $pid; echo \" exit=$?\"; rm -f $t'")
     assert.equals(0, code)
     assert.matches('"total_results":0', out)
     assert.matches("exit=0", out)

@@ -258,8 +258,9 @@ static void live_cancel (struct live *l) {
 static int l_cancel (lua_State *L) {
   struct ctx *c = check_ctx(L);
   struct live *l = live_find(c, luaL_checkinteger(L, 1));
-  if (l && l->kind != EV_REQUEST) live_cancel(l);
-  lua_pushboolean(L, l != NULL && l->kind != EV_REQUEST);
+  int stopped = l != NULL && l->kind != EV_REQUEST;  /* servers close via :close */
+  if (stopped) live_cancel(l);   /* frees l */
+  lua_pushboolean(L, stopped);
   return 1;
 }
 

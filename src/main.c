@@ -43,11 +43,16 @@ static void lua_dir (char *out, size_t n) {
     exe[len] = '\0';
     slash = strrchr(exe, '/');
     if (slash) {
+      /* build/gigstack-run and build/asan/gigstack-run both work */
+      static const char *const ups[] = { "/..", "/../.." };
+      size_t k;
       *slash = '\0';
-      snprintf(probe, sizeof probe, "%s/../lua/gigstack/init.lua", exe);
-      if (file_exists(probe)) {
-        snprintf(out, n, "%s/../lua", exe);
-        return;
+      for (k = 0; k < sizeof ups / sizeof ups[0]; k++) {
+        snprintf(probe, sizeof probe, "%s%s/lua/gigstack/init.lua", exe, ups[k]);
+        if (file_exists(probe)) {
+          snprintf(out, n, "%s%s/lua", exe, ups[k]);
+          return;
+        }
       }
     }
   }

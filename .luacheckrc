@@ -1,0 +1,6 @@
+std = "lua54"
+max_line_length = 120
+exclude_files = { "build/", ".luarocks/", "lua_modules/" }
+files["spec"] = { std = "+busted" }
+files[".busted"] = { globals = {} }
+ignore = { "212/self" }
