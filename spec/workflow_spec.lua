@@ -65,12 +65,20 @@ describe("gigstack-run", function()
   end)
 
   it("serves the emulator standalone until SIGTERM", function()
-    local code, out = support.sh("sh -c 't=$(mktemp); " .. RUN .. " --serve-mock 127.0.0.1:0 > $t & pid=$!; "
-      .. "for i in 1 2 3 4 5 6 7 8 9 10; do grep -q /v2 $t && break; sleep 0.2; done; "
-      .. "url=$(head -1 $t); curl -s --max-time 5 -H \"Authorization: Bearer sk_test_mock\" \"$url/clients\"; "
-      .. "kill -TERM $pid; wait $pid; echo \" exit=$?\"; rm -f $t'")
-    assert.equals(0, code)
-    assert.matches('"total_results":0', out)
-    assert.matches("exit=0", out)
+    local p = io.popen("sh -c 'echo $$; exec " .. RUN .. " --serve-mock 127.0.0.1:0'")
+    local pid = p:read("l")
+    local url = p:read("l")
+    assert.matches("^http://127%.0%.0%.1:%d+/v2$", url)
+    gigstack.run(function()
+      local http = require "gigstack.http"
+      local r = assert(http.request{ url = url .. "/clients", timeout = 5,
+        headers = { Authorization = "Bearer sk_test_mock" } })
+      assert.equals(200, r.status)
+      assert.matches('"total_results":0', r.body)
+    end, { timeout = support.WATCHDOG })
+    os.execute("kill -TERM " .. pid)
+    p:read("a")
+    local ok, how, code = p:close()
+    assert.same({ true, "exit", 0 }, { ok, how, code })
   end)
 end)
