@@ -80,21 +80,63 @@ describe("engine", function()
     end, WATCHDOG)
   end)
 
-  it("queues requests beyond the client's concurrency and still completes them all", function()
-    support.with_mock(function(gs)
-      local peak = 0
+  it("never has more than the client's concurrency in flight, measured at the server", function()
+    gigstack.run(function()
+      local current, peak, served = 0, 0, 0
+      local server = assert(http.listen{ port = 0, handler = function()
+        current = current + 1
+        peak = math.max(peak, current)
+        gigstack.sleep(0.02)
+        current = current - 1
+        served = served + 1
+        return 200, { ["Content-Type"] = "application/json" },
+          '{"data":[],"has_more":false,"next":null,"total_results":0}'
+      end })
+      local gs = gigstack.new{ api_key = "sk_test_x", base_url = server.url .. "/v2", concurrency = 4 }
       local fns = {}
-      for i = 1, 20 do
-        fns[i] = function()
-          local page = gigstack.check(gs.clients:list{ limit = 1 })
-          peak = math.max(peak, gs.inflight + 1)
-          return page
-        end
-      end
+      for i = 1, 20 do fns[i] = function() return gigstack.check(gs.clients:list()) end end
       local pages = { gigstack.all(table.unpack(fns)) }
+      server.close()
       assert.equals(20, #pages)
-      assert.is_true(peak <= 4, "peak in flight " .. peak)
-    end, { concurrency = 4, latency = { 0.01, 0.01 } })
+      assert.equals(20, served)
+      assert.equals(4, peak)
+    end, WATCHDOG)
+  end)
+
+  it("queues transfers beyond the engine's in-flight limit (256) and completes them all", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, handler = function()
+        gigstack.sleep(0.2)
+        return 200, {}, "ok"
+      end })
+      local tasks = {}
+      for i = 1, 300 do
+        tasks[i] = gigstack.spawn(function() return http.request{ url = server.url .. "/q" } end)
+      end
+      gigstack.sleep(0.05)
+      local inflight, queued = core.stats()
+      local ok = 0
+      for i = 1, 300 do
+        if gigstack.join(tasks[i]).status == 200 then ok = ok + 1 end
+      end
+      server.close()
+      assert.same({ 256, 44 }, { inflight, queued })
+      assert.equals(300, ok)
+    end, WATCHDOG)
+  end)
+
+  it("closes a kept-alive connection after the server's idle timeout", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, idle_timeout = 0.1,
+        handler = function() return 200, {}, "ok" end })
+      assert.equals(1, http.request{ url = server.url .. "/1" }.new_connections)
+      assert.equals(0, http.request{ url = server.url .. "/2" }.new_connections)
+      gigstack.sleep(0.4)
+      local third = http.request{ url = server.url .. "/3" }
+      server.close()
+      assert.equals(200, third.status)
+      assert.equals(1, third.new_connections)
+    end, WATCHDOG)
   end)
 
   it("shuts down with nothing left open (uv_loop_close returns 0)", function()
