@@ -41,7 +41,7 @@ describe("client", function()
     end)
   end)
 
-  it("names every invalid field in a validation error", function()
+  it("the emulator names every invalid field in a validation error", function()
     support.with_mock(function(gs)
       local _, err = gs.clients:create{ tax_id = "NOT-AN-RFC", email = "nope", address = { zip = "12" } }
       assert.equals("validation", err.kind)
@@ -49,10 +49,10 @@ describe("client", function()
       local fields = {}
       for _, d in ipairs(err.details) do fields[d.field] = d.message end
       assert.is_string(fields.name)
-      assert.matches("valid RFC", fields.tax_id)
+      assert.matches("RFC must have 12", fields.tax_id)
       assert.matches("email", fields.email)
       assert.matches("5%-digit", fields["address.zip"])
-    end)
+    end, { validate = false })
   end)
 
   it("walks every record exactly once across pages", function()

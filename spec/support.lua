@@ -12,7 +12,8 @@ function M.with_mock(body, opts)
   return gigstack.run(function()
     local server = assert(mock.start(opts))
     local gs = gigstack.new{ api_key = server.api_key, base_url = server.base_url,
-      concurrency = opts.concurrency, timeout = opts.timeout }
+      concurrency = opts.concurrency, timeout = opts.timeout,
+      validate = opts.validate }
     local ok, err = pcall(body, gs, server)
     server.close()
     if not ok then error(err, 0) end

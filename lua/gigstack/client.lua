@@ -50,6 +50,7 @@ function M.new(opts)
     timeout = check_number(opts, "timeout", 0) or 30,
     connect_timeout = check_number(opts, "connect_timeout", 0) or 10,
     concurrency = check_number(opts, "concurrency", 1) or 16,
+    validate = opts.validate ~= false,   -- check payloads before sending
     inflight = 0,
     slot_waiters = {},
   }, Client)

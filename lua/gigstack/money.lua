@@ -2,6 +2,8 @@
 -- in arithmetic: numbers are read through their decimal text and
 -- rounded half-up (away from zero) to two decimals.
 local json = require "gigstack.json"
+local decimal = require "gigstack.decimal"
+local sat = require "gigstack.sat"
 
 local M = {}
 
@@ -61,6 +63,69 @@ end
 --- A JSON literal with exactly two decimals.
 function M.json(cents)
   return json.raw(M.format(cents))
+end
+
+--- An amount in `currency` (default MXN) rounded half-up to the
+-- currency's decimals (c_Moneda: MXN 2, JPY 0, KWD 3, CLF 4). Returns a
+-- Decimal, or nil, message.
+function M.new(value, currency)
+  currency = currency or "MXN"
+  local places = sat.decimals(currency)
+  if not places then return nil, "currency " .. tostring(currency) .. " is not a c_Moneda code" end
+  local d, err = decimal.parse(value)
+  if not d then return nil, err end
+  return d:round(places)
+end
+
+--- Split `amount` (a value in `currency`) by `weights` (percentages or
+-- any non-negative weights, numbers or decimal strings) so that the
+-- parts add up to the amount exactly: each part gets its floor, then the
+-- leftover minor units go to the largest remainders (earlier first on
+-- ties). Returns a list of Decimals, or nil, message.
+function M.allocate(amount, weights, currency)
+  currency = currency or "MXN"
+  local places = sat.decimals(currency)
+  if not places then return nil, "currency " .. tostring(currency) .. " is not a c_Moneda code" end
+  local total, err = decimal.parse(amount)
+  if not total then return nil, "amount " .. err end
+  local units = total:units(places)
+  if type(weights) ~= "table" or #weights == 0 then return nil, "weights must be a non-empty list" end
+  local ws, scale = {}, 0
+  for i, w in ipairs(weights) do
+    local d, werr = decimal.parse(w)
+    if not d then return nil, string.format("weights[%d] %s", i, werr) end
+    if d:sign() < 0 then return nil, string.format("weights[%d] must not be negative", i) end
+    ws[i] = d
+    if d.scale > scale then scale = d.scale end
+  end
+  local sum = 0
+  for i, d in ipairs(ws) do
+    ws[i] = d.coef * decimal.POW10[scale - d.scale]
+    sum = sum + ws[i]
+  end
+  if sum <= 0 then return nil, "weights must add up to more than zero" end
+  if sum > 900000000000 then return nil, "weights are too large or too precise" end
+  local sign = units < 0 and -1 or 1
+  units = math.abs(units)
+  local parts, rems, given = {}, {}, 0
+  for i, w in ipairs(ws) do
+    local floor, r = decimal.mul_div(units, w, sum, "down")
+    if not floor then return nil, "amount is too large" end
+    parts[i] = floor
+    given = given + floor
+    rems[i] = { i = i, r = r }   -- remainders share the divisor: comparable
+  end
+  table.sort(rems, function(a, b)
+    if a.r ~= b.r then return a.r > b.r end
+    return a.i < b.i
+  end)
+  for k = 1, units - given do
+    local i = rems[k].i
+    parts[i] = parts[i] + 1
+  end
+  local out = {}
+  for i, p in ipairs(parts) do out[i] = decimal.from_units(sign * p, places) end
+  return out
 end
 
 return M

@@ -2,6 +2,7 @@
 -- call takes an options table whose `team` overrides the client's.
 local paginate = require "gigstack.paginate"
 local http = require "gigstack.http"
+local validate = require "gigstack.validate"
 
 local M = {}
 
@@ -20,8 +21,14 @@ local function split_team(params)
   return query, team
 end
 
+--- Run the validator unless the client or the call opted out.
+local function checked(client, opts, validator, body, vopts)
+  if client.validate == false or (opts and opts.validate == false) then return true end
+  return validator(body, vopts)
+end
+
 --- A collection at `base` (e.g. "/clients") with list/each/get/create/
--- update/delete as asked in ops.
+-- update/delete as asked in ops; ops.validator checks bodies first.
 local function collection(client, base, ops, name)
   local r = { client = client, path = base }
   if ops.list then
@@ -47,11 +54,19 @@ local function collection(client, base, ops, name)
   end
   if ops.create then
     function r.create(_, body, opts)
+      if ops.validator then
+        local ok, err = checked(client, opts, ops.validator, body, { creating = true })
+        if not ok then return nil, err end
+      end
       return client:call("POST", base, { body = body, team = opts and opts.team })
     end
   end
   if ops.update then
     function r.update(_, id, body, opts)
+      if ops.validator then
+        local ok, err = checked(client, opts, ops.validator, body, { creating = false })
+        if not ok then return nil, err end
+      end
       return client:call("PUT", base .. "/" .. path_id(id, name .. ".update"),
         { body = body, team = opts and opts.team })
     end
@@ -79,12 +94,15 @@ function M.uuid4()
 end
 
 function M.attach(client)
-  client.clients = collection(client, "/clients", CRUD, "clients")
+  client.clients = collection(client, "/clients", { list = true, get = true, create = true,
+    update = true, delete = true, validator = validate.client }, "clients")
   client.services = collection(client, "/services", CRUD, "services")
 
   local payments = collection(client, "/payments", { list = true, get = true }, "payments")
   --- Older generation: POST /payments (items with `total` in units).
   function payments.create(_, body, opts)
+    local ok, err = checked(client, opts, validate.payment_create, body)
+    if not ok then return nil, err end
     return client:call("POST", "/payments", { body = body, team = opts and opts.team })
   end
   --- Newer generation: POST /payments/register. An idempotency key is
@@ -93,6 +111,8 @@ function M.attach(client)
   function payments.register(_, body, opts)
     if type(body) ~= "table" then error("payments.register: body must be a table", 2) end
     opts = opts or {}
+    local ok, err = checked(client, opts, validate.payment_register, body)
+    if not ok then return nil, err end
     if body.idempotency_key == nil then
       local copy = {}
       for k, v in pairs(body) do copy[k] = v end

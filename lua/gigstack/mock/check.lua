@@ -3,6 +3,7 @@
 local wire = require "gigstack.mock.wire"
 local json = require "gigstack.json"
 local money = require "gigstack.money"
+local rfc = require "gigstack.rfc"
 
 local M = {}
 local Checker = {}
@@ -82,11 +83,10 @@ function Checker:one_of(t, key, path, allowed, default)
   return nil
 end
 
---- RFC shape: 3-4 letters (with Ñ and &), 6 digits, 3 alphanumerics.
-function M.rfc_ok(v)
-  if type(v) ~= "string" then return false end
-  v = v:upper():gsub("Ñ", "&")
-  return v:match("^[A-Z&][A-Z&][A-Z&][A-Z&]?%d%d%d%d%d%d[A-Z0-9][A-Z0-9][A-Z0-9]$") ~= nil
+--- RFC per the SAT pattern and a real date (gigstack.rfc); nil or the rule.
+function M.rfc_problem(v)
+  local _, err = rfc.parse(v)
+  return err
 end
 
 M.PAYMENT_FORMS = { "01", "02", "03", "04", "05", "06", "08", "12", "13", "14", "15",

@@ -15,9 +15,8 @@ function M.apply(c, body, obj, path, creating)
   end
   local tax_id = c:string(body, "tax_id", path .. "tax_id")
     or c:string(body, "rfc", path .. "rfc")
-  if tax_id and not check.rfc_ok(tax_id) then
-    c:add(path .. "tax_id", "must be a valid RFC (e.g. PEGJ800101ABC), got " .. tax_id)
-  end
+  local rfc_problem = tax_id and check.rfc_problem(tax_id)
+  if rfc_problem then c:add(path .. "tax_id", "RFC " .. rfc_problem) end
   local email = c:string(body, "email", path .. "email")
   if email and not email:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") then
     c:add(path .. "email", "must be an email address")

@@ -10,66 +10,65 @@ local clients = require "gigstack.mock.clients"
 local invoices = require "gigstack.mock.invoices"
 local money = require "gigstack.money"
 local json = require "gigstack.json"
+local decimal = require "gigstack.decimal"
+local sat = require "gigstack.sat"
+local tax = require "gigstack.tax"
 
 local M = {}
 
-local RATE_SCALE = 1000000   -- tax rates kept to six decimals, as the SAT does
-
---- Line amounts in cents: base, transferred and withheld taxes.
-local function line_amounts(c, item, path, gross_cents)
-  local qty_raw = item.quantity
-  if qty_raw == nil then qty_raw = 1 end
-  local qty
-  if type(qty_raw) ~= "number" then
-    c:add(path .. ".quantity", "must be a number")
-  else
-    qty = money.scaled(qty_raw, 6)
-    if qty and qty <= 0 then c:add(path .. ".quantity", "must be greater than 0"); qty = nil end
+--- Validate one register item's quantity and taxes, then compute its
+-- amounts with gigstack.tax (the SAT's per-concept rounding, in cents).
+local function line_amounts(c, item, path, price_cents)
+  local qty = item.quantity
+  if qty == nil then qty = 1 end
+  if type(qty) ~= "number" then
+    c:add(path .. ".quantity", "must be a number"); qty = nil
+  elseif qty <= 0 then
+    c:add(path .. ".quantity", "must be greater than 0"); qty = nil
   end
   local taxes = item.taxes
   if taxes ~= nil and taxes ~= json.null and type(taxes) ~= "table" then
     c:add(path .. ".taxes", "must be an array"); taxes = nil
   end
-  local rates, inclusive_rate = {}, 0
+  local specs, inclusive = {}, {}
   for i, t in ipairs(type(taxes) == "table" and taxes or {}) do
     local tp = path .. ".taxes[" .. i .. "]"
-    local kind = type(t.type) == "string" and t.type:upper() or nil
-    if kind ~= "IVA" and kind ~= "ISR" and kind ~= "IEPS" then
-      c:add(tp .. ".type", "must be IVA, ISR or IEPS")
-    end
+    local impuesto = sat.impuesto(t.type)
     local factor = t.factor or "Tasa"
-    local rate = 0
-    if factor == "Exento" then
-      rate = 0
-    elseif type(t.rate) ~= "number" or t.rate < 0 or t.rate > 1 then
-      c:add(tp .. ".rate", "must be a number between 0 and 1 (0.16 for IVA 16%)")
-    else
-      rate = money.scaled(t.rate, 6)
-    end
     local withholding = t.withholding == true
-    rates[#rates + 1] = { type = kind, rate = rate, factor = factor, withholding = withholding }
-    if t.inclusive == true then
-      inclusive_rate = inclusive_rate + (withholding and -rate or rate)
+    if not impuesto then
+      c:add(tp .. ".type", "must be IVA, ISR or IEPS")
+    elseif factor ~= "Exento" and type(t.rate) ~= "number" then
+      c:add(tp .. ".rate", "must be a number (0.16 for IVA 16%)")
+    else
+      local ok, why = sat.tasa_allows(impuesto, factor, t.rate, withholding)
+      if not ok then c:add(tp .. ".rate", why)
+      else
+        specs[#specs + 1] = { type = impuesto, factor = factor, rate = t.rate, withholding = withholding }
+        if t.inclusive == true then inclusive[#inclusive + 1] = specs[#specs] end
+      end
     end
   end
-  if not qty or not gross_cents then return nil end
-  local base = money.div_round(qty * gross_cents, RATE_SCALE)
-  if inclusive_rate ~= 0 then
-    base = money.div_round(base * RATE_SCALE, RATE_SCALE + inclusive_rate)
+  if not qty or not price_cents or #c.problems > 0 then return nil end
+  local price = decimal.from_units(price_cents, 2)
+  if #inclusive > 0 then
+    -- the price includes these taxes: back to the pre-tax unit price
+    price = tax.unit_price_from_gross(price, inclusive, 6)
   end
-  local transferred, withheld = 0, 0
-  for _, r in ipairs(rates) do
-    local amount = money.div_round(base * r.rate, RATE_SCALE)
-    if r.withholding then withheld = withheld + amount else transferred = transferred + amount end
-  end
-  return base, transferred, withheld
+  local line = tax.line{ quantity = qty, unit_price = price, taxes = specs, decimals = 2 }
+  return line
 end
 
-local function totals(payment, sum)
-  payment.subtotal = money.json(sum.base)
-  payment.taxes = money.json(sum.tax)
-  payment.withholding_taxes = money.json(sum.withheld)
-  payment.total = money.json(sum.base + sum.tax - sum.withheld)
+-- Document totals from the computed lines, grouped and rounded as a
+-- CFDI's (gigstack.tax.document).
+local function totals(payment, lines, currency)
+  local doc = tax.document{ lines = lines, currency = currency }
+  local places = sat.decimals(currency)
+  local function raw(d) return json.raw((d or decimal.zero):format(places)) end
+  payment.subtotal = raw(doc.subtotal)
+  payment.taxes = raw(doc.total_traslados)
+  payment.withholding_taxes = raw(doc.total_retenidos)
+  payment.total = raw(doc.total)
 end
 
 -- Newer-generation client: {id} | {search{on_key,on_value,auto_create}, ...fields}
@@ -133,7 +132,7 @@ local function register(ctx)
     c:add("payment_form", "99 (por definir) is not allowed on a PUE invoice")
   end
   local items = c:array(body, "items", "items", true)
-  local sum = { base = 0, tax = 0, withheld = 0 }
+  local lines = {}
   local out_items = json.array()
   for i, item in ipairs(items or {}) do
     local path = "items[" .. i .. "]"
@@ -142,10 +141,7 @@ local function register(ctx)
     else
       c:string(item, "description", path .. ".description", true)
       local price = c:amount(item, "unit_price", path .. ".unit_price", true)
-      local base, tax, withheld = line_amounts(c, item, path, price)
-      if base then
-        sum.base, sum.tax, sum.withheld = sum.base + base, sum.tax + tax, sum.withheld + withheld
-      end
+      lines[#lines + 1] = line_amounts(c, item, path, price)
       local copy = {}
       for k, v in pairs(item) do copy[k] = v end
       copy.product_key = copy.product_key or "01010101"
@@ -171,7 +167,7 @@ local function register(ctx)
     succeeded_at = now, payment_processor = "manual", team = ctx.team,
   }
   payment.short_url = "https://pay.gigstack.io/p/" .. payment.id:sub(9, 16)
-  totals(payment, sum)
+  totals(payment, lines, currency)
   st:insert(ctx.team, "payments", payment)
   if key then st:insert(ctx.team, "idempotency", { id = key, payment_id = payment.id }) end
   if automation == "pue_invoice" then

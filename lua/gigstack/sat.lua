@@ -1,0 +1,116 @@
+--- SAT CFDI 4.0 catalogs as Lua data, with lookups. Data:
+-- gigstack/sat/catalogs.lua (generated from shared/reference).
+local catalogs = require "gigstack.sat.catalogs"
+local decimal = require "gigstack.decimal"
+
+local M = { catalogs = catalogs }
+
+local index = {}
+local function by_key(name)
+  if not index[name] then
+    local t = {}
+    for _, row in ipairs(catalogs[name]) do
+      if type(row) == "table" and row.clave then t[row.clave] = row end
+    end
+    index[name] = t
+  end
+  return index[name]
+end
+
+--- Row for `code` in catalog `name` (e.g. "c_FormaPago", "03") or nil.
+function M.lookup(name, code)
+  if not catalogs[name] then error("sat: no catalog " .. tostring(name), 2) end
+  return by_key(name)[code]
+end
+
+function M.regimen(code) return M.lookup("c_RegimenFiscal", code) end
+function M.uso(code) return M.lookup("c_UsoCFDI", code) end
+function M.forma_pago(code) return M.lookup("c_FormaPago", code) end
+function M.metodo_pago(code) return M.lookup("c_MetodoPago", code) end
+function M.objeto_imp(code) return M.lookup("c_ObjetoImp", code) end
+function M.tipo_comprobante(code) return M.lookup("c_TipoDeComprobante", code) end
+function M.tipo_relacion(code) return M.lookup("c_TipoRelacion", code) end
+function M.exportacion(code) return M.lookup("c_Exportacion", code) end
+function M.periodicidad(code) return M.lookup("c_Periodicidad", code) end
+function M.mes(code) return M.lookup("c_Meses", code) end
+function M.moneda(code) return M.lookup("c_Moneda", code) end
+function M.motivo_cancelacion(code) return M.lookup("c_MotivoCancelacion", code) end
+function M.unidad(code) return M.lookup("c_ClaveUnidad", code) end
+
+local IMPUESTO_CODES = { ISR = "001", IVA = "002", IEPS = "003" }
+local IMPUESTO_NAMES = { ["001"] = "ISR", ["002"] = "IVA", ["003"] = "IEPS" }
+
+--- "IVA" / "iva" / "002" -> "IVA", or nil.
+function M.impuesto(v)
+  if type(v) ~= "string" then return nil end
+  local up = v:upper()
+  if IMPUESTO_CODES[up] then return up end
+  return IMPUESTO_NAMES[v]
+end
+
+function M.impuesto_code(name)
+  return IMPUESTO_CODES[name]
+end
+
+--- Decimals of a currency (c_Moneda), or nil for an unknown code.
+function M.decimals(currency)
+  local row = M.moneda(currency)
+  return row and row.decimales
+end
+
+--- Does régimen `code` apply to persona "fisica" / "moral"?
+function M.regimen_allows(code, persona)
+  local row = M.regimen(code)
+  if not row then return false end
+  if persona == "fisica" then return row.fisica end
+  if persona == "moral" then return row.moral end
+  return true
+end
+
+--- Is uso `uso` allowed for a receptor with régimen `regimen` and
+-- persona "fisica"/"moral"? Returns true or false, reason.
+function M.uso_allows(uso, regimen, persona)
+  local row = M.uso(uso)
+  if not row then return false, "is not a c_UsoCFDI code" end
+  if persona == "fisica" and not row.fisica then return false, "is not for personas físicas" end
+  if persona == "moral" and not row.moral then return false, "is not for personas morales" end
+  for _, r in ipairs(row.regimenesReceptor or {}) do
+    if r == regimen then return true end
+  end
+  return false, "does not allow régimen " .. tostring(regimen)
+    .. " (allowed: " .. table.concat(row.regimenesReceptor or {}, ", ") .. ")"
+end
+
+--- Is `rate` allowed for impuesto/factor as traslado or retención per
+-- c_TasaOCuota (Fijo exact, Rango inclusive)? Returns true or false, reason.
+function M.tasa_allows(impuesto, factor, rate, withholding)
+  if factor == "Exento" then
+    if withholding then return false, "Exento applies only to transferred taxes" end
+    return true
+  end
+  local r, err = decimal.parse(rate)
+  if not r then return false, err end
+  local seen = {}
+  for _, row in ipairs(catalogs.c_TasaOCuota) do
+    local imp = row.impuesto:match("^(%u+)")
+    if imp == impuesto and row.factor == factor
+        and ((withholding and row.retencion) or (not withholding and row.traslado)) then
+      if row.tipo == "Fijo" then
+        if r == decimal.new(row.valor) then return true end
+        seen[#seen + 1] = row.valor
+      else
+        if r >= decimal.new(row.minimo) and r <= decimal.new(row.valor) then return true end
+        seen[#seen + 1] = row.minimo .. "-" .. row.valor
+      end
+    end
+  end
+  if #seen == 0 then
+    return false, string.format("%s %s is not allowed as %s", impuesto, factor,
+      withholding and "a retención" or "a traslado")
+  end
+  return false, string.format("%s is not a c_TasaOCuota value for %s %s %s (allowed: %s)",
+    r:format(6), impuesto, factor, withholding and "retención" or "traslado",
+    table.concat(seen, ", "))
+end
+
+return M
