@@ -55,7 +55,13 @@ local function line_amounts(c, item, path, price_cents)
     -- the price includes these taxes: back to the pre-tax unit price
     price = tax.unit_price_from_gross(price, inclusive, 6)
   end
-  local line = tax.line{ quantity = qty, unit_price = price, taxes = specs, decimals = 2 }
+  local discount = c:amount(item, "discount", path .. ".discount")
+  local line = tax.line{ quantity = qty, unit_price = price, taxes = specs, decimals = 2,
+    discount = discount and decimal.from_units(discount, 2) }
+  if line.descuento > line.importe then
+    c:add(path .. ".discount", "must not exceed quantity × unit_price")
+    return nil
+  end
   return line
 end
 

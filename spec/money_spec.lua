@@ -1,0 +1,50 @@
+-- gigstack.money: currency decimals and allocation that never loses a cent.
+local money = require "gigstack.money"
+local decimal = require "gigstack.decimal"
+
+describe("money", function()
+  it("rounds half-up to the currency's c_Moneda decimals", function()
+    assert.equals("10.01", money.new("10.005"):format())
+    assert.equals("1235", money.new("1234.5", "JPY"):format())
+    assert.equals("1.000", money.new(1, "KWD"):format())
+    assert.equals("0.3000", money.new("0.3", "CLF"):format())
+    local none, err = money.new(1, "XYZ")
+    assert.is_nil(none)
+    assert.matches("not a c_Moneda code", err)
+    assert.is_nil((money.new("12,50")))
+  end)
+
+  it("allocates by percentages and weights, largest remainder first", function()
+    local parts = money.allocate("100.00", { 1, 1, 1 })
+    assert.same({ "33.34", "33.33", "33.33" }, { parts[1]:format(), parts[2]:format(), parts[3]:format() })
+    parts = money.allocate("1000.00", { 10, 90 })
+    assert.same({ "100.00", "900.00" }, { parts[1]:format(), parts[2]:format() })
+    parts = money.allocate("7", { "50", "50" }, "JPY")
+    assert.same({ "4", "3" }, { parts[1]:format(), parts[2]:format() })
+    assert.is_nil((money.allocate("10.00", { 0, 0 })))
+    assert.is_nil((money.allocate("10.00", { 1, -1 })))
+  end)
+
+  it("10,000 random allocations sum exactly to the original amount", function()
+    math.randomseed(20261121)
+    for _ = 1, 10000 do
+      local cents = math.random(0, 10000000000)
+      local n = math.random(1, 12)
+      local weights = {}
+      for i = 1, n do
+        weights[i] = math.random(0, 3) == 0 and string.format("%d.%04d", math.random(0, 99), math.random(0, 9999))
+          or math.random(0, 1000)
+      end
+      weights[math.random(1, n)] = math.random(1, 1000)   -- at least one positive
+      local amount = decimal.from_units(cents, 2)
+      local parts = assert(money.allocate(amount, weights))
+      local sum = 0
+      for i, p in ipairs(parts) do
+        assert.is_true(p.coef >= 0)
+        sum = sum + p:units(2)
+        if tonumber(weights[i]) == 0 then assert.equals(0, p.coef) end
+      end
+      assert.equals(cents, sum)
+    end
+  end)
+end)
