@@ -62,7 +62,8 @@ describe("validation before sending", function()
     _, err = validate.client{ legal_name = "X", tax_id = "CAMA911215CJ0", tax_system = "612", use = "P01" }
     assert.matches("not a c_UsoCFDI code", err.details[1].rule)
     assert.is_true((validate.client{ legal_name = "X", tax_id = "CAMA911215CJ0", tax_system = "612", use = "G03" }))
-    assert.is_true((validate.client{ legal_name = "PUBLICO", tax_id = "XAXX010101000", tax_system = "616", use = "S01" }))
+    assert.is_true((validate.client{ legal_name = "PUBLICO", tax_id = "XAXX010101000",
+      tax_system = "616", use = "S01" }))
   end)
 
   it("requires a payment method when paid, on the older POST /payments", function()
