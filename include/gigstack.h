@@ -31,6 +31,14 @@ struct gs_engine_opts {
   size_t max_response;       /* body cap in bytes; 0: 64 MiB */
 };
 
+/* Retry policy. Zero fields take the defaults in brackets. */
+struct gs_retry_policy {
+  int max_retries;              /* extra attempts [2]; -1: none */
+  long base_ms;                 /* first backoff [500] */
+  long cap_ms;                  /* largest backoff [5000] */
+  long max_retry_after_ms;      /* longest Retry-After honoured [60000] */
+};
+
 struct gs_request_spec {
   const char *method;           /* "GET", "POST", ... */
   const char *url;
@@ -39,7 +47,24 @@ struct gs_request_spec {
   const char *body;             /* may be NULL */
   size_t body_len;
   long connect_timeout_ms;      /* 0: engine default */
-  long timeout_ms;              /* 0: engine default */
+  long timeout_ms;              /* per attempt; 0: engine default */
+  long deadline_ms;             /* all attempts and sleeps; 0: none */
+  int idempotent;               /* may be resent when the outcome is unknown */
+  struct gs_retry_policy retry;
+};
+
+/* Did the server possibly see the request? Drives which failures may
+** be retried: NOT_SENT always, UNKNOWN only for idempotent requests. */
+enum gs_sent { GS_NOT_SENT = 0, GS_SENT_UNKNOWN = 1, GS_SENT = 2 };
+
+#define GS_MAX_ATTEMPTS 32
+
+struct gs_attempt {
+  long status;                  /* 0 when no HTTP response */
+  int error;                    /* CURLcode */
+  int sent;                     /* enum gs_sent */
+  double duration;              /* seconds on the wire */
+  double slept;                 /* backoff before this attempt, seconds */
 };
 
 struct gs_response {
@@ -50,8 +75,13 @@ struct gs_response {
   size_t headers_len;
   const char *body;
   size_t body_len;
-  double elapsed;           /* seconds, queue wait excluded */
+  double elapsed;           /* seconds of the last attempt */
   long new_connections;     /* 0 when a kept-alive connection was reused */
+  int sent;                 /* enum gs_sent of the last attempt */
+  int deadline_hit;         /* stopped by deadline_ms */
+  long retry_after_ms;      /* last Retry-After seen, -1 if none */
+  const struct gs_attempt *attempts;
+  int nattempts;
 };
 
 /* Called once per request unless it was cancelled; res and its
@@ -62,7 +92,10 @@ typedef void (*gs_done_fn) (struct gs_request *req,
 struct gs_engine *gs_engine_new (uv_loop_t *loop,
                                  const struct gs_engine_opts *opts);
 /* NULL on invalid spec or out of memory; requests beyond max_inflight
-** wait in a FIFO queue. */
+** wait in a FIFO queue. Failed attempts are retried per spec->retry:
+** "never sent" network errors always; 429 always (after Retry-After,
+** capped); 500/502/503/504 and "outcome unknown" errors only when
+** spec->idempotent. Backoff is exponential with equal jitter. */
 struct gs_request *gs_engine_submit (struct gs_engine *e,
                                      const struct gs_request_spec *spec,
                                      gs_done_fn done, void *ud);

@@ -139,6 +139,62 @@ describe("engine", function()
     end, WATCHDOG)
   end)
 
+  it("answers HEAD without a body and keeps the next response on the connection intact", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, handler = function(req) return 200, {}, "body of " .. req.path end })
+      local head = http.request{ url = server.url .. "/h", method = "HEAD" }
+      local get = http.request{ url = server.url .. "/after" }
+      server.close()
+      assert.same({ 200, "" }, { head.status, head.body })
+      assert.equals("10", head.headers["content-length"])
+      assert.same({ 200, "body of /after", 0 }, { get.status, get.body, get.new_connections })
+    end, WATCHDOG)
+  end)
+
+  it("treats an Upgrade offer as a plain request and keeps the connection usable", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, handler = function() return 200, {}, "ok" end })
+      local first = http.request{ url = server.url .. "/one",
+        headers = { Connection = "Upgrade, HTTP2-Settings", Upgrade = "h2c", ["HTTP2-Settings"] = "AAMAAABkAAQAAP__" } }
+      local second = http.request{ url = server.url .. "/two" }
+      server.close()
+      assert.same({ 200, 200 }, { first.status, second.status })
+    end, WATCHDOG)
+  end)
+
+  it("does not hold a fast request behind a slow one to the same host", function()
+    gigstack.run(function()
+      local server = assert(http.listen{ port = 0, handler = function(req)
+        if req.path == "/slow" then gigstack.sleep(1.5) end
+        return 200, {}, req.path
+      end })
+      local slow = gigstack.spawn(function() return http.request{ url = server.url .. "/slow" } end)
+      local t0 = core.now()
+      local fast, err = http.request{ url = server.url .. "/fast", timeout = 1 }
+      local took = core.now() - t0
+      assert.is_nil(err)
+      assert.equals("/fast", fast.body)
+      assert.is_true(took < 1000, "fast request took " .. took .. " ms")
+      assert.equals(200, gigstack.join(slow).status)
+      server.close()
+    end, WATCHDOG)
+  end)
+
+  it("survives a client that hangs up while a large response is written (no SIGPIPE)", function()
+    gigstack.run(function()
+      local big = string.rep("x", 8 * 1024 * 1024)
+      local server = assert(http.listen{ port = 0, handler = function(req)
+        if req.path == "/big" then gigstack.sleep(0.5) end
+        return 200, {}, req.path == "/big" and big or "alive"
+      end })
+      os.execute("curl -s -o /dev/null --max-time 0.2 " .. server.url .. "/big &")
+      gigstack.sleep(1.0)
+      local r = http.request{ url = server.url .. "/ping" }
+      server.close()
+      assert.equals("alive", r.body)
+    end, WATCHDOG)
+  end)
+
   it("shuts down with nothing left open (uv_loop_close returns 0)", function()
     local code, out = support.sh("lua5.4 -e 'package.cpath=\"./" .. support.build_dir()
       .. "/?.so;\"..package.cpath; package.path=\"./lua/?.lua;./lua/?/init.lua;\"..package.path' -e '"

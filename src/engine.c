@@ -6,8 +6,12 @@
 ** in-flight limit. See reference/c-lua-engineering.md section 1.3 for
 ** the pitfalls this file is shaped around.
 */
+#include <ctype.h>
+#include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 
 #include "gigstack.h"
@@ -24,9 +28,13 @@ struct gs_engine {
   struct gs_engine_opts opts;
   struct gs_request *queue_head, *queue_tail;  /* waiting for a slot */
   struct gs_request *active;                   /* on the wire */
+  struct gs_request *sleeping;                 /* backing off before a retry */
   int ninflight, nqueued;
   int closing;
+  uint64_t rng;                                /* jitter */
 };
+
+enum req_state { QUEUED, ACTIVE, SLEEPING };
 
 struct gs_request {
   struct gs_engine *e;
@@ -37,6 +45,15 @@ struct gs_request {
   size_t body_len;
   struct buf head, resp;
   int too_large;
+  int state;
+  int idempotent;
+  struct gs_retry_policy retry;
+  long timeout_ms;
+  uint64_t deadline;                /* uv_now() ms, 0: none */
+  uv_timer_t *backoff;              /* while SLEEPING */
+  double slept;                     /* backoff before the next attempt */
+  struct gs_attempt attempts[GS_MAX_ATTEMPTS];
+  int nattempts;
   gs_done_fn done;
   void *ud;
   char errbuf[CURL_ERROR_SIZE];
@@ -98,7 +115,15 @@ static void queue_remove (struct gs_engine *e, struct gs_request *r) {
   e->nqueued--;
 }
 
+static void on_backoff_closed (uv_handle_t *h) {
+  free(h);
+}
+
 static void request_free (struct gs_request *r) {
+  if (r->backoff) {
+    uv_timer_stop(r->backoff);
+    uv_close((uv_handle_t *)r->backoff, on_backoff_closed);
+  }
   if (r->easy) curl_easy_cleanup(r->easy);
   curl_slist_free_all(r->hdrs);
   free(r->body);
@@ -128,22 +153,90 @@ static size_t on_header (char *p, size_t size, size_t n, void *ud) {
   return buf_add(&r->head, p, len) == 0 ? len : 0;
 }
 
-/* ===== completion ===== */
+/* ===== completion and retries ===== */
 
 static void start_queued (struct gs_engine *e);
 
-static void finish (struct gs_engine *e, struct gs_request *r,
-                    CURLcode code) {
+static uint64_t next_random (struct gs_engine *e) {
+  e->rng ^= e->rng << 13;
+  e->rng ^= e->rng >> 7;
+  e->rng ^= e->rng << 17;
+  return e->rng;
+}
+
+/* Retry-After: delta-seconds or an HTTP date; -1 when absent. */
+static long retry_after_ms (const char *head) {
+  const char *p = head;
+  while (p && *p) {
+    if (strncasecmp(p, "retry-after:", 12) == 0) {
+      char value[128];
+      size_t n = 0;
+      p += 12;
+      while (*p == ' ' || *p == '\t') p++;
+      while (p[n] && p[n] != '\r' && p[n] != '\n' && n < sizeof value - 1) {
+        value[n] = p[n];
+        n++;
+      }
+      value[n] = '\0';
+      if (n > 0 && isdigit((unsigned char)value[0])) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        return v < 0 ? 0 : (v > 86400 ? 86400000L : v * 1000L);
+      } else {
+        time_t t = curl_getdate(value, NULL);
+        if (t < 0) return -1;
+        t -= time(NULL);
+        return t <= 0 ? 0 : (t > 86400 ? 86400000L : (long)t * 1000L);
+      }
+    }
+    p = strchr(p, '\n');
+    if (p) p++;
+  }
+  return -1;
+}
+
+/* Could the server have seen this attempt? */
+static int classify_sent (CURL *easy, CURLcode code) {
+  curl_off_t connect_us = 0;
+  long request_size = 0;
+  if (code == CURLE_OK) return GS_SENT;
+  curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+  if (code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_CONNECT
+      || code == CURLE_COULDNT_RESOLVE_PROXY || connect_us == 0
+      || request_size == 0)
+    return GS_NOT_SENT;
+  return GS_SENT_UNKNOWN;
+}
+
+static int retryable_error (CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT: case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: case CURLE_PARTIAL_FILE:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Backoff in ms before retry number n (1-based), equal jitter [d/2, d]. */
+static long backoff_ms (struct gs_engine *e, const struct gs_retry_policy *p,
+                        int n) {
+  long d = p->base_ms;
+  int i;
+  for (i = 1; i < n && d < p->cap_ms; i++) d *= 2;
+  if (d > p->cap_ms) d = p->cap_ms;
+  return d / 2 + (long)(next_random(e) % (uint64_t)(d / 2 + 1));
+}
+
+static void report (struct gs_engine *e, struct gs_request *r,
+                    CURLcode code, long status, int sent, long ra,
+                    int deadline_hit, double elapsed, long connects) {
   struct gs_response res;
-  double elapsed = 0;
-  long status = 0, connects = 0;
+  (void)e;
   memset(&res, 0, sizeof res);
-  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &elapsed);
-  curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
-  curl_multi_remove_handle(e->multi, r->easy);
-  list_remove(&e->active, r);
-  e->ninflight--;
   res.status = code == CURLE_OK ? status : 0;
   res.error = (int)code;
   if (code != CURLE_OK) {
@@ -158,8 +251,83 @@ static void finish (struct gs_engine *e, struct gs_request *r,
   res.body_len = r->resp.len;
   res.elapsed = elapsed;
   res.new_connections = connects;
+  res.sent = sent;
+  res.deadline_hit = deadline_hit;
+  res.retry_after_ms = ra;
+  res.attempts = r->attempts;
+  res.nattempts = r->nattempts;
   r->done(r, &res, r->ud);
   request_free(r);
+}
+
+static void on_backoff (uv_timer_t *t) {
+  struct gs_request *r = t->data;
+  struct gs_engine *e = r->e;
+  r->backoff = NULL;
+  uv_close((uv_handle_t *)t, on_backoff_closed);
+  list_remove(&e->sleeping, r);
+  queue_push(e, r);
+  r->state = QUEUED;
+  start_queued(e);
+}
+
+static void finish (struct gs_engine *e, struct gs_request *r,
+                    CURLcode code) {
+  double elapsed = 0;
+  long status = 0, connects = 0, ra = -1, wait = -1;
+  int sent, retry = 0, deadline_hit = 0;
+  uint64_t now = uv_now(e->loop);
+  struct gs_attempt *a;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &elapsed);
+  curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
+  sent = classify_sent(r->easy, code);
+  curl_multi_remove_handle(e->multi, r->easy);
+  list_remove(&e->active, r);
+  e->ninflight--;
+  if (code != CURLE_OK) status = 0;
+  a = &r->attempts[r->nattempts++];
+  a->status = status;
+  a->error = (int)code;
+  a->sent = sent;
+  a->duration = elapsed;
+  a->slept = r->slept;
+  r->slept = 0;
+  if (code == CURLE_OK) {
+    ra = retry_after_ms(r->head.p);
+    if (status == 429) retry = 1;
+    else if (status == 500 || status == 502 || status == 503 || status == 504)
+      retry = r->idempotent;
+    if (retry && ra > r->retry.max_retry_after_ms) retry = 0;
+  } else if (!r->too_large && retryable_error(code)) {
+    retry = sent == GS_NOT_SENT || r->idempotent;
+  }
+  if (retry && r->nattempts <= r->retry.max_retries
+      && r->nattempts < GS_MAX_ATTEMPTS && !e->closing) {
+    wait = backoff_ms(e, &r->retry, r->nattempts);
+    if (ra > wait) wait = ra;
+    if (r->deadline && now + (uint64_t)wait >= r->deadline) {
+      deadline_hit = 1;
+      wait = -1;
+    }
+  }
+  if (wait >= 0) {
+    r->backoff = malloc(sizeof *r->backoff);
+    if (r->backoff && uv_timer_init(e->loop, r->backoff) == 0) {
+      r->backoff->data = r;
+      r->slept = (double)wait / 1000.0;
+      r->head.len = r->resp.len = 0;
+      r->too_large = 0;
+      r->errbuf[0] = '\0';
+      r->state = SLEEPING;
+      list_push(&e->sleeping, r);
+      uv_timer_start(r->backoff, on_backoff, (uint64_t)wait, 0);
+      return;
+    }
+    free(r->backoff);
+    r->backoff = NULL;
+  }
+  report(e, r, code, status, sent, ra, deadline_hit, elapsed, connects);
 }
 
 /* Always drained after every socket_action, the timer path included
@@ -189,7 +357,10 @@ static void on_poll (uv_poll_t *h, int status, int events) {
   struct sock_ctx *s = h->data;
   struct gs_engine *e = s->e;
   int flags = 0, running;
-  if (status < 0) flags = CURL_CSELECT_ERR;  /* pitfall 6: pass errors on */
+  /* On a poll error let curl read the socket itself: it then sees the
+  ** ECONNRESET and may retry a dead kept-alive connection, which
+  ** CURL_CSELECT_ERR (reference pitfall 6) prevents on curl 7.88. */
+  if (status < 0) flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
   else {
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
@@ -259,6 +430,7 @@ struct gs_engine *gs_engine_new (uv_loop_t *loop,
   if (e->opts.timeout_ms <= 0) e->opts.timeout_ms = 60000;
   if (e->opts.max_response == 0) e->opts.max_response = 64u << 20;
   e->loop = loop;
+  e->rng = uv_hrtime() | 1;
   e->multi = curl_multi_init();
   if (!e->multi || uv_timer_init(loop, &e->timer) != 0) {
     if (e->multi) curl_multi_cleanup(e->multi);
@@ -302,12 +474,16 @@ static int setup_easy (struct gs_engine *e, struct gs_request *r,
   curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total_ms);
+  r->timeout_ms = total_ms;   /* set per attempt, cut by the deadline */
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+  /* PIPEWAIT only where HTTP/2 can be negotiated: on cleartext HTTP/1.1
+  ** curl 7.88 parks a waiting transfer, timeout unenforced, until an
+  ** unrelated one finishes. */
+  if (strncmp(spec->url, "https:", 6) == 0)
+    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  if (strcmp(spec->method, "GET") == 0) {
+  if (strcmp(spec->method, "GET") == 0 && !r->body) {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (strcmp(spec->method, "HEAD") == 0) {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -349,10 +525,32 @@ struct gs_request *gs_engine_submit (struct gs_engine *e,
     r->body[spec->body_len] = '\0';
     r->body_len = spec->body_len;
   }
+  r->idempotent = spec->idempotent;
+  r->retry = spec->retry;
+  if (r->retry.max_retries == 0) r->retry.max_retries = 2;
+  else if (r->retry.max_retries < 0) r->retry.max_retries = 0;
+  if (r->retry.base_ms <= 0) r->retry.base_ms = 500;
+  if (r->retry.cap_ms <= 0) r->retry.cap_ms = 5000;
+  if (r->retry.cap_ms < r->retry.base_ms) r->retry.cap_ms = r->retry.base_ms;
+  if (r->retry.max_retry_after_ms <= 0) r->retry.max_retry_after_ms = 60000;
+  if (spec->deadline_ms > 0) r->deadline = uv_now(e->loop) + (uint64_t)spec->deadline_ms;
   r->easy = curl_easy_init();
   if (!r->easy || setup_easy(e, r, spec) != 0) goto fail;
+  if (e->ninflight < e->opts.max_inflight && !e->queue_head) {
+    /* start now; a failure is returned, never reported through done */
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+    r->state = ACTIVE;
+    list_push(&e->active, r);
+    e->ninflight++;
+    if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK) {
+      list_remove(&e->active, r);
+      e->ninflight--;
+      goto fail;
+    }
+    return r;
+  }
+  r->state = QUEUED;
   queue_push(e, r);
-  start_queued(e);
   return r;
 fail:
   request_free(r);
@@ -362,33 +560,41 @@ fail:
 static void start_queued (struct gs_engine *e) {
   while (e->queue_head && e->ninflight < e->opts.max_inflight) {
     struct gs_request *r = e->queue_head;
+    long timeout = r->timeout_ms;
     queue_remove(e, r);
+    if (r->deadline) {
+      uint64_t now = uv_now(e->loop);
+      if (now >= r->deadline) {
+        snprintf(r->errbuf, sizeof r->errbuf, "deadline reached after %d attempt%s",
+                 r->nattempts, r->nattempts == 1 ? "" : "s");
+        report(e, r, CURLE_OPERATION_TIMEDOUT, 0,
+               r->nattempts ? r->attempts[r->nattempts - 1].sent : GS_NOT_SENT,
+               -1, 1, 0, 0);
+        continue;
+      }
+      if ((uint64_t)timeout > r->deadline - now) timeout = (long)(r->deadline - now);
+    }
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout);
+    r->state = ACTIVE;
     list_push(&e->active, r);
     e->ninflight++;
     if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK) {
-      struct gs_response res;
       list_remove(&e->active, r);
       e->ninflight--;
-      memset(&res, 0, sizeof res);
-      res.error = CURLE_FAILED_INIT;
-      res.error_msg = "could not start the transfer";
-      res.headers = res.body = "";
-      r->done(r, &res, r->ud);
-      request_free(r);
+      snprintf(r->errbuf, sizeof r->errbuf, "could not start the transfer");
+      report(e, r, CURLE_FAILED_INIT, 0, GS_NOT_SENT, -1, 0, 0, 0);
     }
   }
 }
 
 void gs_request_cancel (struct gs_request *r) {
   struct gs_engine *e = r->e;
-  int active = 0;
-  struct gs_request *it;
-  for (it = e->active; it; it = it->next)
-    if (it == r) { active = 1; break; }
-  if (active) {
+  if (r->state == ACTIVE) {
     curl_multi_remove_handle(e->multi, r->easy);
     list_remove(&e->active, r);
     e->ninflight--;
+  } else if (r->state == SLEEPING) {
+    list_remove(&e->sleeping, r);
   } else {
     queue_remove(e, r);
   }
@@ -410,6 +616,7 @@ void gs_engine_close (struct gs_engine *e) {
   e->closing = 1;
   while (e->queue_head) gs_request_cancel(e->queue_head);
   while (e->active) gs_request_cancel(e->active);
+  while (e->sleeping) gs_request_cancel(e->sleeping);
   curl_multi_cleanup(e->multi);
   e->multi = NULL;
   uv_timer_stop(&e->timer);

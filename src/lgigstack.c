@@ -7,6 +7,7 @@
 ** coroutines.
 */
 #define LUA_LIB
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
@@ -31,13 +32,20 @@ struct event {
   size_t headers_len, body_len;
   double elapsed;
   long new_connections;
+  int sent, deadline_hit;
+  long retry_after_ms;
+  struct gs_attempt *attempts;
+  int nattempts;
   struct gs_http_req *req;     /* EV_REQUEST */
   const char *signal;          /* EV_SIGNAL */
 };
 
+struct server_ud;
+
 struct live {                  /* a request, timer, server or signal */
   struct live *prev, *next;
   struct ctx *ctx;
+  struct server_ud *owner;     /* servers: the userdata pointing here */
   lua_Integer token;
   int kind;
   union {
@@ -97,6 +105,7 @@ static void event_free (struct event *ev) {
   free(ev->error_msg);
   free(ev->headers);
   free(ev->body);
+  free(ev->attempts);
   if (ev->req) gs_http_respond(ev->req, 503, NULL, 0, NULL, 0);
   free(ev);
 }
@@ -154,6 +163,14 @@ static void on_done (struct gs_request *r, const struct gs_response *res,
     }
     ev->elapsed = res->elapsed;
     ev->new_connections = res->new_connections;
+    ev->sent = res->sent;
+    ev->deadline_hit = res->deadline_hit;
+    ev->retry_after_ms = res->retry_after_ms;
+    ev->attempts = malloc(sizeof *ev->attempts * (size_t)(res->nattempts + 1));
+    if (ev->attempts) {
+      memcpy(ev->attempts, res->attempts, sizeof *ev->attempts * (size_t)res->nattempts);
+      ev->nattempts = res->nattempts;
+    }
   }
   live_unlink(l);
 }
@@ -183,12 +200,15 @@ static void on_signal (uv_signal_t *h, int signum) {
 
 /* ===== core.request / core.cancel ===== */
 
+#define MAX_SECONDS 31536000.0   /* a year: keeps every conversion defined */
+
 static long opt_ms (lua_State *L, int t, const char *field) {
   double s;
   lua_getfield(L, t, field);
   s = luaL_optnumber(L, -1, 0);
   lua_pop(L, 1);
-  luaL_argcheck(L, s >= 0, t, "timeouts must not be negative");
+  if (!(s >= 0 && s <= MAX_SECONDS))
+    luaL_error(L, "%s: must be a number of seconds from 0 to %f", field, MAX_SECONDS);
   return (long)(s * 1000.0 + 0.5);
 }
 
@@ -225,6 +245,18 @@ static int l_request (lua_State *L) {
   spec.nheaders = nh;
   spec.timeout_ms = opt_ms(L, 1, "timeout");
   spec.connect_timeout_ms = opt_ms(L, 1, "connect_timeout");
+  spec.deadline_ms = opt_ms(L, 1, "deadline");
+  spec.retry.base_ms = opt_ms(L, 1, "backoff_base");
+  spec.retry.cap_ms = opt_ms(L, 1, "backoff_cap");
+  spec.retry.max_retry_after_ms = opt_ms(L, 1, "max_retry_after");
+  lua_getfield(L, 1, "retries");
+  if (!lua_isnil(L, -1)) {
+    lua_Integer n = luaL_checkinteger(L, -1);
+    luaL_argcheck(L, n >= 0 && n < GS_MAX_ATTEMPTS, 1, "retries must be 0..31");
+    spec.retry.max_retries = n == 0 ? -1 : (int)n;
+  }
+  lua_getfield(L, 1, "idempotent");
+  spec.idempotent = lua_toboolean(L, -1);
   l = live_new(c, EV_RESPONSE);
   if (!l) return luaL_error(L, "out of memory");
   l->u.req = gs_engine_submit(c->engine, &spec, on_done, l);
@@ -245,7 +277,10 @@ static void live_cancel (struct live *l) {
       uv_timer_stop(l->u.timer);
       uv_close((uv_handle_t *)l->u.timer, on_handle_freed);
       break;
-    case EV_REQUEST: gs_server_close(l->u.server); break;
+    case EV_REQUEST:
+      gs_server_close(l->u.server);
+      if (l->owner) l->owner->l = NULL;   /* no dangling pointer in Lua */
+      break;
     case EV_SIGNAL:
       uv_signal_stop(l->u.signal);
       uv_close((uv_handle_t *)l->u.signal, on_handle_freed);
@@ -271,7 +306,7 @@ static int l_timer (lua_State *L) {
   double s = luaL_checknumber(L, 1);
   uv_timer_t *t;
   struct live *l;
-  luaL_argcheck(L, s >= 0, 1, "must not be negative");
+  luaL_argcheck(L, s >= 0 && s <= MAX_SECONDS, 1, "must be 0 to a year in seconds");
   t = malloc(sizeof *t);
   l = t ? live_new(c, EV_TIMER) : NULL;
   if (!l) {
@@ -332,11 +367,18 @@ static int l_listen (lua_State *L) {
   lua_getfield(L, 1, "host");
   o.host = luaL_optstring(L, -1, "127.0.0.1");
   lua_getfield(L, 1, "port");
-  o.port = (int)luaL_optinteger(L, -1, 0);
-  luaL_argcheck(L, o.port >= 0 && o.port <= 65535, 1, "port out of range");
+  {
+    lua_Integer port = luaL_optinteger(L, -1, 0);
+    luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port out of range");
+    o.port = (int)port;
+  }
   o.max_body = opt_size(L, 1, "max_body");
   o.max_header = opt_size(L, 1, "max_header");
-  o.idle_timeout_ms = (unsigned)opt_ms(L, 1, "idle_timeout");
+  {
+    long idle = opt_ms(L, 1, "idle_timeout");
+    luaL_argcheck(L, idle <= 86400000L, 1, "idle_timeout must be at most a day");
+    o.idle_timeout_ms = (unsigned)idle;
+  }
   su = lua_newuserdatauv(L, sizeof *su, 0);
   su->l = NULL;
   luaL_setmetatable(L, SERVER_MT);
@@ -351,6 +393,7 @@ static int l_listen (lua_State *L) {
     return 2;
   }
   su->l = l;
+  l->owner = su;
   lua_pushinteger(L, l->token);
   return 2;
 }
@@ -364,6 +407,14 @@ static int server_port (lua_State *L) {
   if (!su->l) return luaL_error(L, "server is closed");
   lua_pushinteger(L, gs_server_port(su->l->u.server));
   return 1;
+}
+
+/* The userdata goes; the server lives on until closed or shutdown. */
+static int server_gc (lua_State *L) {
+  struct server_ud *su = check_server(L);
+  if (su->l) su->l->owner = NULL;
+  su->l = NULL;
+  return 0;
 }
 
 static int server_close (lua_State *L) {
@@ -384,11 +435,13 @@ static struct httpreq_ud *check_httpreq (lua_State *L) {
 /* req:respond(status, {"Name: value", ...}, body) */
 static int httpreq_respond (lua_State *L) {
   struct httpreq_ud *h = check_httpreq(L);
-  int status = (int)luaL_checkinteger(L, 2);
+  lua_Integer code = luaL_checkinteger(L, 2);
+  int status;
   const char *hdrs[64];
   size_t nh = 0, i, n, blen = 0;
   const char *body = luaL_optlstring(L, 4, "", &blen);
-  luaL_argcheck(L, status >= 100 && status <= 599, 2, "invalid status");
+  luaL_argcheck(L, code >= 100 && code <= 599, 2, "invalid status");
+  status = (int)code;
   if (!h->req) return luaL_error(L, "request already answered");
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -451,6 +504,37 @@ static void push_request_event (lua_State *L, struct event *ev) {
   lua_setfield(L, -2, "handle");
 }
 
+static const char *const sent_names[] = { "no", "unknown", "yes" };
+
+static void push_attempts (lua_State *L, struct event *ev) {
+  int i;
+  lua_pushstring(L, sent_names[ev->sent]);
+  lua_setfield(L, -2, "sent");
+  lua_pushboolean(L, ev->deadline_hit);
+  lua_setfield(L, -2, "deadline_hit");
+  if (ev->retry_after_ms >= 0) {
+    lua_pushnumber(L, (lua_Number)ev->retry_after_ms / 1000.0);
+    lua_setfield(L, -2, "retry_after");
+  }
+  lua_createtable(L, ev->nattempts, 0);
+  for (i = 0; i < ev->nattempts; i++) {
+    struct gs_attempt *a = &ev->attempts[i];
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, a->status);
+    lua_setfield(L, -2, "status");
+    lua_pushinteger(L, a->error);
+    lua_setfield(L, -2, "error");
+    lua_pushstring(L, sent_names[a->sent]);
+    lua_setfield(L, -2, "sent");
+    lua_pushnumber(L, a->duration);
+    lua_setfield(L, -2, "duration");
+    lua_pushnumber(L, a->slept);
+    lua_setfield(L, -2, "slept");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "attempts");
+}
+
 /* ===== core.step(block) -> {events} ===== */
 
 static void push_event (lua_State *L, struct event *ev) {
@@ -479,6 +563,7 @@ static void push_event (lua_State *L, struct event *ev) {
       lua_setfield(L, -2, "elapsed");
       lua_pushinteger(L, ev->new_connections);
       lua_setfield(L, -2, "new_connections");
+      push_attempts(L, ev);
       break;
     case EV_REQUEST:
       push_request_event(L, ev);
@@ -607,10 +692,17 @@ LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
   struct ctx *c;
   struct gs_engine_opts eo;
   if (!curl_ready) {
+    /* a peer that hangs up mid-write must not kill the process */
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    if (old != SIG_DFL && old != SIG_ERR) signal(SIGPIPE, old);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
       return luaL_error(L, "curl_global_init failed");
     curl_ready = 1;
   }
+  luaL_newmetatable(L, SERVER_MT);
+  lua_pushcfunction(L, server_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
   create_meta(L, SERVER_MT, server_meth, NULL);
   create_meta(L, HTTPREQ_MT, httpreq_meth, httpreq_gc);
   luaL_newmetatable(L, CTX_MT);

@@ -184,8 +184,8 @@ static const char *reason (int status) {
 
 static int conn_write (struct conn *c, int status, const char *const *hdrs,
                        size_t nhdrs, const char *body, size_t body_len,
-                       int keep_alive) {
-  size_t i, head = 128, len;
+                       int keep_alive, int head_only) {
+  size_t i, head = 128, len, send_len;
   struct write_req *wr;
   uv_buf_t b;
   int rc;
@@ -201,10 +201,13 @@ static int conn_write (struct conn *c, int status, const char *const *hdrs,
     memcpy(p + len + n, "\r\n", 2);
     len += n + 2;
   }
+  /* HEAD keeps the length it would have had; 204 and 304 have none */
+  if (status == 204 || status == 304) body_len = 0;
+  send_len = head_only ? 0 : body_len;
   len += (size_t)sprintf(p + len, "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
                          body_len, keep_alive ? "keep-alive" : "close");
-  if (body_len) memcpy(p + len, body, body_len);
-  len += body_len;
+  if (send_len) memcpy(p + len, body, send_len);
+  len += send_len;
   wr->c = c;
   wr->close_after = !keep_alive;
   b = uv_buf_init(p, (unsigned)len);
@@ -229,7 +232,7 @@ static void conn_fail (struct conn *c, int status, const char *msg) {
   req_free(c->cur);
   c->cur = NULL;
   c->busy = NULL;
-  conn_write(c, status, hdrs, 1, body, (size_t)n, 0);
+  conn_write(c, status, hdrs, 1, body, (size_t)n, 0, 0);
 }
 
 /* ===== llhttp callbacks ===== */
@@ -299,6 +302,9 @@ static int on_header_value (llhttp_t *p, const char *at, size_t n) {
 
 static int on_headers_complete (llhttp_t *p) {
   struct conn *c = p->data;
+  /* this server never switches protocols: an Upgrade offer (h2c, ...)
+  ** is an ordinary request; CONNECT gets its answer and a close */
+  if (p->method != HTTP_CONNECT) p->upgrade = 0;
   /* refuse a declared oversized body before reading any of it */
   if ((p->flags & F_CONTENT_LENGTH)
       && p->content_length > c->srv->opts.max_body)
@@ -318,7 +324,7 @@ static int on_message_complete (llhttp_t *p) {
   const char *m = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
   snprintf(r->method, sizeof r->method, "%s", m);
   if (!r->target.p) buf_add(&r->target, "/", 1);
-  r->keep_alive = llhttp_should_keep_alive(p);
+  r->keep_alive = llhttp_should_keep_alive(p) && p->method != HTTP_CONNECT;
   c->busy = r;
   c->cur = NULL;
   return HPE_PAUSED;   /* one request at a time; the rest waits */
@@ -355,6 +361,9 @@ static int feed (struct conn *c, const char *data, size_t n) {
     size_t used = pos ? (size_t)(pos - data) : n;
     struct buf rest = { NULL, 0, 0 };
     if (used < n && buf_add(&rest, data + used, n - used) != 0) {
+      struct gs_http_req *r = c->busy;
+      c->busy = NULL;
+      req_free(r);   /* not handed out yet: it is ours to free */
       conn_close(c);
       return 1;
     }
@@ -530,10 +539,11 @@ int gs_http_respond (struct gs_http_req *r, int status,
                      const char *body, size_t body_len) {
   struct conn *c = r->c;
   int rc = UV_ECONNRESET;
-  if (c && !c->closing && !c->srv->closing) {
+  if (body_len > 0x7fffffffu) rc = UV_E2BIG;   /* uv_buf_t lengths are unsigned int */
+  else if (c && !c->closing && !c->srv->closing) {
     c->busy = NULL;
     rc = conn_write(c, status, headers, nheaders, body, body_len,
-                    r->keep_alive);
+                    r->keep_alive, strcmp(r->method, "HEAD") == 0);
   }
   req_free(r);
   return rc < 0 ? rc : 0;
