@@ -51,6 +51,8 @@ struct gs_request_spec {
   long deadline_ms;             /* all attempts and sleeps; 0: none */
   int idempotent;               /* may be resent when the outcome is unknown */
   struct gs_retry_policy retry;
+  size_t max_response;          /* body cap in bytes; 0: engine default */
+  const char *ca_file;          /* PEM CA bundle for TLS; NULL: system store */
 };
 
 /* Did the server possibly see the request? Drives which failures may
@@ -153,6 +155,12 @@ const char *gs_http_peer (const struct gs_http_req *req);
 int gs_http_respond (struct gs_http_req *req, int status,
                      const char *const *headers, size_t nheaders,
                      const char *body, size_t body_len);
+/* Like gs_http_respond, but announce body_len bytes, send only send_len
+** of them and hang up: a truncated response, for fault injection. */
+int gs_http_respond_truncated (struct gs_http_req *req, int status,
+                               const char *const *headers, size_t nheaders,
+                               const char *body, size_t body_len,
+                               size_t send_len);
 /* Drop the connection without a response (hard reset) and free req. */
 void gs_http_abort (struct gs_http_req *req);
 /* }====================================================== */

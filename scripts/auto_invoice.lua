@@ -1,14 +1,32 @@
 --- Register a day's sales as payments and let gigstack issue the PUE
 -- invoices.
 --   gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv
---   GIGSTACK_API_KEY=... gigstack-run scripts/auto_invoice.lua sales.csv
--- Exit code: 0 all sales invoiced, 1 some failed, 2 bad input file.
+--   GIGSTACK_API_KEY=... gigstack-run scripts/auto_invoice.lua sales.csv \
+--       [--concurrency 8] [--retries 6] [--timeout 30]
+-- Exit code: 0 all sales invoiced, 1 some failed, 2 bad input.
 local gigstack = require "gigstack"
 local auto_invoice = require "gigstack.workflows.auto_invoice"
 local money = require "gigstack.money"
+local client = require "gigstack.client"
 
-local path = arg[1] or "scripts/data/sales.csv"
-local concurrency = tonumber(arg[2] or "") or 8
+local args = { ... }
+local path, opts = nil, { concurrency = 8, retries = 6, timeout = 30 }
+local i = 1
+while args[i] do
+  local name = args[i]:match("^%-%-(%w+)$")
+  if name and opts[name] then
+    opts[name] = tonumber(args[i + 1] or "")
+    if not opts[name] then
+      io.stderr:write("auto_invoice: --", name, " needs a number\n")
+      os.exit(2)
+    end
+    i = i + 2
+  else
+    path = args[i]
+    i = i + 1
+  end
+end
+path = path or "scripts/data/sales.csv"
 
 local sales, problems = auto_invoice.read_sales(path)
 if not sales then
@@ -16,8 +34,8 @@ if not sales then
   os.exit(2)
 end
 
-local gs = gigstack.new{}
-local s = auto_invoice.run(gs, sales, { concurrency = concurrency })
+local gs = gigstack.new{ retries = opts.retries, timeout = opts.timeout }
+local s = auto_invoice.run(gs, sales, { concurrency = opts.concurrency })
 
 print(string.format("sales read:          %d", s.sales))
 print(string.format("payments registered: %d", s.payments))
@@ -26,5 +44,12 @@ print(string.format("total invoiced:      $%s MXN", money.format(s.total_cents))
 print(string.format("failures:            %d", #s.failures))
 for _, f in ipairs(s.failures) do
   print(string.format("  sale %s: %s", f.sale, tostring(f.error)))
+end
+local mock = client.defaults.mock
+if mock then   -- running on the embedded emulator: show what it holds
+  local st = mock.emulator:stats()
+  print(string.format("emulator:            %d payments, %d invoices, %d duplicate keys, "
+    .. "%d duplicate invoices", st.payments, st.invoices, st.duplicate_keys, st.duplicate_invoices))
+  print(string.format("faults injected:     %s", mock.emulator.faults:summary()))
 end
 if #s.failures > 0 then os.exit(1) end

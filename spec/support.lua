@@ -10,7 +10,7 @@ M.WATCHDOG = 30   -- seconds; every loop in the suite runs under it
 function M.with_mock(body, opts)
   opts = opts or {}
   return gigstack.run(function()
-    local server = assert(mock.start(opts))
+    local server = assert(mock.start(opts))   -- opts may carry faults, retry_after, stall
     local gs = gigstack.new{ api_key = server.api_key, base_url = server.base_url,
       concurrency = opts.concurrency, timeout = opts.timeout,
       validate = opts.validate }

@@ -45,6 +45,7 @@ struct gs_request {
   size_t body_len;
   struct buf head, resp;
   int too_large;
+  size_t max_response;
   int state;
   int idempotent;
   struct gs_retry_policy retry;
@@ -137,7 +138,7 @@ static void request_free (struct gs_request *r) {
 static size_t on_body (char *p, size_t size, size_t n, void *ud) {
   struct gs_request *r = ud;
   size_t len = size * n;
-  if (r->resp.len + len > r->e->opts.max_response) {
+  if (r->resp.len + len > r->max_response) {
     r->too_large = 1;
     return 0;  /* aborts the transfer with CURLE_WRITE_ERROR */
   }
@@ -483,6 +484,12 @@ static int setup_easy (struct gs_engine *e, struct gs_request *r,
     curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* peer and host verification stay on (curl's default); a CA file
+  ** adds trust, it never turns verification off */
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (spec->ca_file) curl_easy_setopt(c, CURLOPT_CAINFO, spec->ca_file);
+  r->max_response = spec->max_response ? spec->max_response : e->opts.max_response;
   if (strcmp(spec->method, "GET") == 0 && !r->body) {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (strcmp(spec->method, "HEAD") == 0) {

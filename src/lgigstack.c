@@ -222,6 +222,7 @@ static int l_request (lua_State *L) {
   struct live *l;
   memset(&spec, 0, sizeof spec);
   luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkstack(L, 64 + 16, "request");   /* header strings stay pushed */
   lua_getfield(L, 1, "method");
   spec.method = luaL_optstring(L, -1, "GET");
   lua_getfield(L, 1, "url");
@@ -257,6 +258,14 @@ static int l_request (lua_State *L) {
   }
   lua_getfield(L, 1, "idempotent");
   spec.idempotent = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "max_response");
+  {
+    lua_Integer cap = luaL_optinteger(L, -1, 0);
+    luaL_argcheck(L, cap >= 0, 1, "max_response must not be negative");
+    spec.max_response = (size_t)cap;
+  }
+  lua_getfield(L, 1, "ca_file");
+  spec.ca_file = luaL_optstring(L, -1, NULL);
   l = live_new(c, EV_RESPONSE);
   if (!l) return luaL_error(L, "out of memory");
   l->u.req = gs_engine_submit(c->engine, &spec, on_done, l);
@@ -432,7 +441,8 @@ static struct httpreq_ud *check_httpreq (lua_State *L) {
   return luaL_checkudata(L, 1, HTTPREQ_MT);
 }
 
-/* req:respond(status, {"Name: value", ...}, body) */
+/* req:respond(status, {"Name: value", ...}, body [, send_len]): with
+** send_len, only that many body bytes go out (a truncated response). */
 static int httpreq_respond (lua_State *L) {
   struct httpreq_ud *h = check_httpreq(L);
   lua_Integer code = luaL_checkinteger(L, 2);
@@ -453,7 +463,14 @@ static int httpreq_respond (lua_State *L) {
       hdrs[nh++] = luaL_checkstring(L, -1);
     }
   }
-  i = (size_t)gs_http_respond(h->req, status, hdrs, nh, body, blen);
+  if (lua_isnoneornil(L, 5)) {
+    i = (size_t)gs_http_respond(h->req, status, hdrs, nh, body, blen);
+  } else {
+    lua_Integer send = luaL_checkinteger(L, 5);
+    luaL_argcheck(L, send >= 0, 5, "must not be negative");
+    i = (size_t)gs_http_respond_truncated(h->req, status, hdrs, nh, body, blen,
+                                          (size_t)send);
+  }
   h->req = NULL;
   lua_pushboolean(L, i == 0);
   return 1;

@@ -182,9 +182,11 @@ static const char *reason (int status) {
   }
 }
 
+/* send_limit < body_len sends a truncated body and hangs up (fault
+** injection); otherwise pass (size_t)-1. */
 static int conn_write (struct conn *c, int status, const char *const *hdrs,
                        size_t nhdrs, const char *body, size_t body_len,
-                       int keep_alive, int head_only) {
+                       int keep_alive, int head_only, size_t send_limit) {
   size_t i, head = 128, len, send_len;
   struct write_req *wr;
   uv_buf_t b;
@@ -204,6 +206,10 @@ static int conn_write (struct conn *c, int status, const char *const *hdrs,
   /* HEAD keeps the length it would have had; 204 and 304 have none */
   if (status == 204 || status == 304) body_len = 0;
   send_len = head_only ? 0 : body_len;
+  if (send_len > send_limit) {
+    send_len = send_limit;
+    keep_alive = 0;
+  }
   len += (size_t)sprintf(p + len, "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
                          body_len, keep_alive ? "keep-alive" : "close");
   if (send_len) memcpy(p + len, body, send_len);
@@ -232,7 +238,7 @@ static void conn_fail (struct conn *c, int status, const char *msg) {
   req_free(c->cur);
   c->cur = NULL;
   c->busy = NULL;
-  conn_write(c, status, hdrs, 1, body, (size_t)n, 0, 0);
+  conn_write(c, status, hdrs, 1, body, (size_t)n, 0, 0, (size_t)-1);
 }
 
 /* ===== llhttp callbacks ===== */
@@ -534,19 +540,32 @@ const char *gs_http_body (const struct gs_http_req *r, size_t *len) {
   return r->body.p ? r->body.p : "";
 }
 
-int gs_http_respond (struct gs_http_req *r, int status,
-                     const char *const *headers, size_t nheaders,
-                     const char *body, size_t body_len) {
+static int respond (struct gs_http_req *r, int status,
+                    const char *const *headers, size_t nheaders,
+                    const char *body, size_t body_len, size_t send_limit) {
   struct conn *c = r->c;
   int rc = UV_ECONNRESET;
   if (body_len > 0x7fffffffu) rc = UV_E2BIG;   /* uv_buf_t lengths are unsigned int */
   else if (c && !c->closing && !c->srv->closing) {
     c->busy = NULL;
     rc = conn_write(c, status, headers, nheaders, body, body_len,
-                    r->keep_alive, strcmp(r->method, "HEAD") == 0);
+                    r->keep_alive, strcmp(r->method, "HEAD") == 0, send_limit);
   }
   req_free(r);
   return rc < 0 ? rc : 0;
+}
+
+int gs_http_respond (struct gs_http_req *r, int status,
+                     const char *const *headers, size_t nheaders,
+                     const char *body, size_t body_len) {
+  return respond(r, status, headers, nheaders, body, body_len, (size_t)-1);
+}
+
+int gs_http_respond_truncated (struct gs_http_req *r, int status,
+                               const char *const *headers, size_t nheaders,
+                               const char *body, size_t body_len,
+                               size_t send_len) {
+  return respond(r, status, headers, nheaders, body, body_len, send_len);
 }
 
 void gs_http_abort (struct gs_http_req *r) {

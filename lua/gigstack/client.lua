@@ -6,9 +6,13 @@ local json = require "gigstack.json"
 local errors = require "gigstack.errors"
 local sched = require "gigstack.sched"
 
+local core = require "gigstack.core"
+
 local M = {}
 
 M.VERSION = "0.1.0"
+--- Set when the runner got SIGINT/SIGTERM: no new request starts.
+M.stopping = nil
 M.DEFAULT_BASE_URL = "https://api.gigstack.io/v2"
 --- Set by gigstack-run --mock so gigstack.new{} finds the emulator.
 M.defaults = {}
@@ -51,11 +55,40 @@ function M.new(opts)
     connect_timeout = check_number(opts, "connect_timeout", 0) or 10,
     concurrency = check_number(opts, "concurrency", 1) or 16,
     validate = opts.validate ~= false,   -- check payloads before sending
+    retries = check_number(opts, "retries", 0) or 2,
+    deadline = check_number(opts, "deadline", 0) or 120,
+    backoff_base = check_number(opts, "backoff_base", 0.001),
+    backoff_cap = check_number(opts, "backoff_cap", 0.001),
+    max_retry_after = check_number(opts, "max_retry_after", 0.001),
+    max_response = check_number(opts, "max_response", 1),
+    ca_file = opts.ca_file,
     inflight = 0,
     slot_waiters = {},
   }, Client)
+  if c.retries > 31 then error("gigstack.new: retries must be at most 31", 2) end
+  if opts.rate_limit ~= nil then
+    local rl = opts.rate_limit
+    if type(rl) ~= "table" or type(rl.per_second) ~= "number" or rl.per_second <= 0 then
+      error("gigstack.new: rate_limit must be {per_second = n > 0, burst = n >= 1}", 2)
+    end
+    c.bucket = { rate = rl.per_second, burst = math.max(1, rl.burst or rl.per_second),
+      tokens = math.max(1, rl.burst or rl.per_second), at = core.now() }
+  end
   secrets[c] = key
   return c
+end
+
+-- Token bucket: wait until a request may start (opt-in rate_limit).
+local function take_token(c)
+  local b = c.bucket
+  if not b then return end
+  while true do
+    local now = core.now()
+    b.tokens = math.min(b.burst, b.tokens + (now - b.at) / 1000 * b.rate)
+    b.at = now
+    if b.tokens >= 1 then b.tokens = b.tokens - 1; return end
+    sched.sleep((1 - b.tokens) / b.rate)
+  end
 end
 
 -- A task-aware semaphore: at most c.concurrency requests in flight.
@@ -101,8 +134,10 @@ local function api_error(status, body, resp, method, path)
   }
 end
 
---- c:request(method, path, {query, body, team, timeout}) ->
--- envelope (decoded JSON table) | nil, error value
+--- c:request(method, path, {query, body, team, headers, timeout,
+-- deadline, retries, idempotency_key}) -> envelope, nil, meta | nil,
+-- error value. GETs and requests with an idempotency key (header and
+-- body field) may be retried after an unknown outcome; others are not.
 function Client:request(method, path, opts)
   opts = opts or {}
   local query = {}
@@ -120,43 +155,91 @@ function Client:request(method, path, opts)
         method = method, path = path }
     end
   end
+  if M.stopping then
+    return nil, errors.new{ kind = "cancelled", method = method, path = path,
+      message = "not started: the runner is stopping (" .. M.stopping .. ")" }
+  end
+  local key = opts.idempotency_key
+  if key == nil and type(opts.body) == "table" then key = opts.body.idempotency_key end
+  local idempotent = method == "GET" or method == "HEAD" or key ~= nil
+  local headers = {
+    ["Authorization"] = "Bearer " .. secrets[self],
+    ["Content-Type"] = "application/json",
+    ["Accept"] = "application/json",
+    ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
+  }
+  if key ~= nil then headers["Idempotency-Key"] = key end
+  for name, value in pairs(opts.headers or {}) do
+    if name:lower() == "authorization" then
+      error("client:request: the Authorization header comes from the client's api_key", 2)
+    end
+    headers[name] = value
+  end
   acquire(self)
-  local ok, resp, err = pcall(http.request, {
-    method = method, url = url, body = body,
-    timeout = opts.timeout or self.timeout,
-    connect_timeout = self.connect_timeout,
-    headers = {
-      ["Authorization"] = "Bearer " .. secrets[self],
-      ["Content-Type"] = "application/json",
-      ["Accept"] = "application/json",
-      ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
-    },
-  })
+  local ok, resp, err = pcall(function()
+    take_token(self)
+    return http.request{
+      method = method, url = url, body = body, headers = headers,
+      timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout,
+      deadline = opts.deadline or self.deadline, retries = opts.retries or self.retries,
+      idempotent = idempotent, backoff_base = self.backoff_base, backoff_cap = self.backoff_cap,
+      max_retry_after = self.max_retry_after, max_response = self.max_response,
+      ca_file = self.ca_file,
+    }
+  end)
   release(self)
   if not ok then error(resp, 0) end
+  return M.response(resp, err, method, path, key)
+end
+
+--- Turn an HTTP response (or transport error) into envelope, nil, meta
+-- or nil, error value. Never raises, whatever the bytes.
+function M.response(resp, err, method, path, key)
   if not resp then
-    err.method, err.path = method, path
+    err.method, err.path, err.idempotency_key = method, path, key
+    if err.sent == "unknown" and key == nil and method ~= "GET" and method ~= "HEAD" then
+      err.kind = "outcome_unknown"
+      err.message = err.message .. "; the request may have reached gigstack and was not "
+        .. "retried because it carries no idempotency key: check before repeating it"
+    elseif err.deadline then
+      err.kind = "timeout"
+      err.message = err.message .. " (deadline reached after " .. #(err.attempts or {}) .. " attempts)"
+    end
     return nil, err
   end
+  local meta = { status = resp.status, attempts = resp.attempts, request_id = resp.headers["x-request-id"],
+    idempotency_key = key }
   local decoded, derr = nil, nil
-  if resp.body ~= "" then decoded, derr = json.decode(resp.body) end
+  if resp.body ~= "" then
+    if not utf8.len(resp.body) then
+      derr = "response body is not valid UTF-8"
+    else
+      decoded, derr = json.decode(resp.body)
+    end
+  end
   if resp.status >= 400 then
-    return nil, api_error(resp.status, decoded, resp, method, path)
+    local e = api_error(resp.status, decoded, resp, method, path)
+    e.attempts, e.idempotency_key, e.retry_after = resp.attempts, key, resp.retry_after
+    if resp.deadline_hit then e.message = e.message .. " (deadline reached before the next retry)" end
+    return nil, e
   end
   if derr or (resp.body ~= "" and type(decoded) ~= "table") then
     return nil, errors.new{ kind = "decode", status = resp.status,
       message = "response is not a JSON object: " .. tostring(derr or resp.body:sub(1, 80)),
-      method = method, path = path, request_id = resp.headers["x-request-id"] }
+      method = method, path = path, request_id = meta.request_id, attempts = resp.attempts,
+      idempotency_key = key }
   end
-  return decoded or {}
+  return decoded or {}, nil, meta
 end
 
---- The `data` of a single-object response, or nil, err.
+--- The `data` of a single-object response, or nil, err; the third
+-- value is {status, attempts, request_id, idempotency_key, envelope}.
 function Client:call(method, path, opts)
-  local env, err = self:request(method, path, opts)
+  local env, err, meta = self:request(method, path, opts)
   if not env then return nil, err end
-  if env.data == nil or env.data == json.null then return env end
-  return env.data, nil, env
+  meta.envelope = env
+  if env.data == nil or env.data == json.null then return env, nil, meta end
+  return env.data, nil, meta
 end
 
 M.Client = Client

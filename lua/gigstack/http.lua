@@ -25,10 +25,57 @@ local function parse_headers(raw)
   return h
 end
 
---- request{method, url, headers = {name = value}, body, timeout,
--- connect_timeout} -> response {status, headers, body, elapsed,
--- new_connections} | nil, error value (kind network/timeout/...)
-function M.request(spec)
+local Handle = {}
+Handle.__index = Handle
+Handle.__name = "gigstack.RequestHandle"
+
+--- Cancel a request still in flight (also what `<close>` does).
+function Handle:cancel()
+  if self.done then return false end
+  self.done = true
+  sched.forget(self.token)
+  return core.cancel(self.token)
+end
+Handle.__close = Handle.cancel
+Handle.__gc = Handle.cancel
+
+local function result(ev)
+  if ev.error ~= 0 then
+    return nil, errors.new{
+      kind = curl_kinds[ev.error] or "network", status = 0,
+      code = "curl_" .. ev.error, message = ev.message, elapsed = ev.elapsed,
+      sent = ev.sent, attempts = ev.attempts, deadline = ev.deadline_hit or nil,
+    }
+  end
+  return {
+    status = ev.status, headers = parse_headers(ev.headers), body = ev.body,
+    elapsed = ev.elapsed, new_connections = ev.new_connections,
+    attempts = ev.attempts, sent = ev.sent, deadline_hit = ev.deadline_hit,
+    retry_after = ev.retry_after,
+  }
+end
+
+--- Wait for the handle's response; returns as M.request does.
+function Handle:wait()
+  if self.done then
+    return nil, errors.new{ kind = "cancelled", message = "request was cancelled" }
+  end
+  local ok, ev = pcall(sched.await, self.token)
+  if not ok then
+    self:cancel()
+    error(ev, 0)
+  end
+  self.done = true
+  return result(ev)
+end
+
+--- Start a request without waiting: `local h <close> = http.start{...}`;
+-- h:wait() gets the response; leaving the scope cancels it if pending.
+-- spec: method, url, headers = {name = value}, body, timeout (per
+-- attempt), connect_timeout, deadline (all attempts and sleeps),
+-- retries, backoff_base, backoff_cap, max_retry_after (seconds),
+-- idempotent (may be resent when the outcome is unknown).
+function M.start(spec)
   local lines = {}
   for name, value in pairs(spec.headers or {}) do
     lines[#lines + 1] = name .. ": " .. tostring(value)
@@ -36,28 +83,25 @@ function M.request(spec)
   table.sort(lines)
   local token, why = core.request{
     method = spec.method or "GET", url = spec.url, headers = lines,
-    body = spec.body, timeout = spec.timeout,
-    connect_timeout = spec.connect_timeout,
+    body = spec.body, timeout = spec.timeout, connect_timeout = spec.connect_timeout,
+    deadline = spec.deadline, retries = spec.retries or 0, idempotent = spec.idempotent,
+    backoff_base = spec.backoff_base, backoff_cap = spec.backoff_cap,
+    max_retry_after = spec.max_retry_after, max_response = spec.max_response,
+    ca_file = spec.ca_file,
   }
   if not token then
     return nil, errors.new{ kind = "invalid", message = why }
   end
-  local ok, ev = pcall(sched.await, token)
-  if not ok then
-    core.cancel(token)
-    sched.forget(token)
-    error(ev, 0)
-  end
-  if ev.error ~= 0 then
-    return nil, errors.new{
-      kind = curl_kinds[ev.error] or "network", status = 0,
-      code = "curl_" .. ev.error, message = ev.message, elapsed = ev.elapsed,
-    }
-  end
-  return {
-    status = ev.status, headers = parse_headers(ev.headers), body = ev.body,
-    elapsed = ev.elapsed, new_connections = ev.new_connections,
-  }
+  return setmetatable({ token = token, done = false }, Handle)
+end
+
+--- request(spec) -> response {status, headers, body, elapsed,
+-- new_connections, attempts} | nil, error value (kind network/timeout/...).
+-- Retries only when spec.retries > 0 (default 0 at this level).
+function M.request(spec)
+  local h, err = M.start(spec)
+  if not h then return nil, err end
+  return h:wait()
 end
 
 local function unescape(s)
@@ -121,10 +165,10 @@ function M.listen(opts)
       query = M.parse_query(query), headers = ev.headers, body = ev.body,
       peer = ev.peer, answered = false,
     }
-    function req.respond(_, status, headers, body)
+    function req.respond(_, status, headers, body, send_len)
       if req.answered then return false end
       req.answered = true
-      return ev.handle:respond(status, header_lines(headers), body or "")
+      return ev.handle:respond(status, header_lines(headers), body or "", send_len)
     end
     function req.abort()
       if req.answered then return end

@@ -14,7 +14,15 @@ usage: gigstack-run [options] [script.lua [args...]]
   --serve-mock [HOST:]PORT
                          run the emulator alone until SIGINT/SIGTERM and
                          print its base URL (PORT 0 picks a free port)
-  --mock-latency MS[-MS] add latency to every emulator answer
+  --mock-latency MS[-MS], --latency MS[-MS]
+                         add latency to every emulator answer
+  --faults SPEC           inject faults into emulator answers, e.g.
+                         "429=0.05,503=0.05,reset_before=0.03,reset_after=0.03,stall=0.01"
+                         kinds: 429 500 502 503 504 html empty reset_before
+                         reset_after stall truncate
+  --seed N               seed for the fault and latency draws (deterministic)
+  --grace SECONDS        on SIGINT/SIGTERM, wait this long for requests in
+                         flight (default 10), then stop
   -e CODE                run CODE before the script
   -v, --version          print versions and exit
   -h, --help             print this help and exit
@@ -41,7 +49,20 @@ local function parse(argv)
       port = tonumber(port)
       if not port or port > 65535 then return nil, "--serve-mock: bad port in " .. spec end
       o.serve = { host = host ~= "" and host or "127.0.0.1", port = port }
-    elseif a == "--mock-latency" then
+    elseif a == "--faults" then
+      i = i + 1
+      local rates, ferr = require("gigstack.mock.faults").parse(argv[i] or "")
+      if not argv[i] or not rates then return nil, "--faults: " .. (ferr or "needs a SPEC") end
+      o.faults = rates
+    elseif a == "--seed" then
+      i = i + 1
+      o.seed = math.tointeger(tonumber(argv[i] or ""))
+      if not o.seed then return nil, "--seed needs an integer" end
+    elseif a == "--grace" then
+      i = i + 1
+      o.grace = tonumber(argv[i] or "")
+      if not o.grace or o.grace < 0 then return nil, "--grace needs a number of seconds" end
+    elseif a == "--mock-latency" or a == "--latency" then
       i = i + 1
       local lo, hi = (argv[i] or ""):match("^(%d+)%-?(%d*)m?s?$")
       if not lo then return nil, "--mock-latency needs MS or MS-MS" end
@@ -71,7 +92,7 @@ end
 local function start_mock(o, where)
   local mock = require "gigstack.mock"
   local server = assert(mock.start{ host = where and where.host, port = where and where.port or 0,
-    latency = o.latency })
+    latency = o.latency, faults = o.faults, fault_seed = o.seed, rng_seed = o.seed })
   return server
 end
 

@@ -6,6 +6,7 @@ local http = require "gigstack.http"
 local sched = require "gigstack.sched"
 local store = require "gigstack.mock.store"
 local wire = require "gigstack.mock.wire"
+local faults = require "gigstack.mock.faults"
 
 local M = {}
 
@@ -18,10 +19,14 @@ local RESOURCES = { "clients", "services", "payments", "invoices" }
 
 function M.new(opts)
   opts = opts or {}
+  local injector, ferr = faults.new{ rates = opts.faults, seed = opts.fault_seed,
+    retry_after = opts.retry_after, stall = opts.stall }
+  if not injector then error("mock: " .. ferr, 2) end
   local e = setmetatable({
     store = store.new(opts.seed, opts.rng_seed),
     routes = {},
     latency = opts.latency,            -- {min, max} in seconds
+    faults = injector,
     requests = 0,
   }, Emulator)
   local function route(method, pattern, handler, flags)
@@ -133,13 +138,61 @@ function Emulator:handle(req)
   return 500, { message = "internal emulator error", error = "internal_server_error" }
 end
 
+--- Totals across teams, and the duplicates a retry bug would create:
+-- payments sharing an idempotency key, invoices sharing a payment.
+function Emulator:stats()
+  local st = { payments = 0, invoices = 0, duplicate_keys = 0, duplicate_invoices = 0 }
+  for _, colls in pairs(self.store.data) do
+    local keys, paid = {}, {}
+    for _, p in pairs(colls.payments and colls.payments.items or {}) do
+      st.payments = st.payments + 1
+      if p.idempotency_key then
+        if keys[p.idempotency_key] then st.duplicate_keys = st.duplicate_keys + 1 end
+        keys[p.idempotency_key] = true
+      end
+    end
+    for _, inv in pairs(colls.invoices and colls.invoices.items or {}) do
+      st.invoices = st.invoices + 1
+      if paid[inv.payment_id] then st.duplicate_invoices = st.duplicate_invoices + 1 end
+      paid[inv.payment_id] = true
+    end
+  end
+  return st
+end
+
 local function header_latency(req)
   local ms = tonumber(req.headers["x-mock-latency"] or "")
   return ms and ms / 1000 or nil
 end
 
+--- Faults that strike before the emulator acts; true when answered.
+function M.fault_before(emu, req, fault, request_id)
+  local json_headers = { ["Content-Type"] = "application/json", ["X-Request-Id"] = request_id }
+  if fault == "reset_before" then
+    req:abort()
+  elseif fault == "stall" then
+    sched.sleep(emu.faults.stall)
+    req:abort()
+  elseif fault == "429" then
+    json_headers["Retry-After"] = tostring(emu.faults.retry_after)
+    req:respond(429, json_headers, '{"message":"Too many requests","error":"rate_limit_exceeded"}')
+  elseif fault == "html" then
+    req:respond(502, { ["Content-Type"] = "text/html" },
+      "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>")
+  elseif fault == "empty" then
+    req:respond(503, {}, "")
+  elseif fault:match("^5%d%d$") then
+    req:respond(tonumber(fault), json_headers,
+      '{"message":"Injected server error","error":"service_unavailable"}')
+  else
+    return false
+  end
+  return true
+end
+
 --- Serve the emulator over HTTP. opts: host, port (0 = any), emulator
--- (or the mock.new options), latency {min, max} seconds. Returns server
+-- (or the mock.new options: latency {min, max} seconds, faults (rates
+-- table or "429=0.05,..." string), fault_seed, retry_after, stall). Returns server
 -- {url, base_url, port, api_key, emulator, close}.
 function M.start(opts)
   opts = opts or {}
@@ -154,12 +207,16 @@ function M.start(opts)
         delay = lo + (hi - lo) * (emu.store:random() % 1000) / 1000
       end
       if delay and delay > 0 then sched.sleep(delay) end
+      local request_id = emu.store:id("req")
+      local fault = emu.faults:pick(req)
+      local early = fault and M.fault_before(emu, req, fault, request_id)
+      if early then return end
       local status, body = emu:handle(req)
       local text = assert(json.encode(body))
-      return status, {
-        ["Content-Type"] = "application/json",
-        ["X-Request-Id"] = emu.store:id("req"),
-      }, text
+      local headers = { ["Content-Type"] = "application/json", ["X-Request-Id"] = request_id }
+      if fault == "reset_after" then return req:abort() end   -- acted, then lost the answer
+      if fault == "truncate" then return req:respond(status, headers, text, #text // 2) end
+      return status, headers, text
     end,
   }
   if not server then return nil, err end
