@@ -176,6 +176,11 @@ function Client:request(method, path, opts)
     headers[name] = value
   end
   acquire(self)
+  if M.stopping then   -- the signal came while this call waited for a slot
+    release(self)
+    return nil, errors.new{ kind = "cancelled", method = method, path = path,
+      message = "not started: the runner is stopping (" .. M.stopping .. ")" }
+  end
   local ok, resp, err = pcall(function()
     take_token(self)
     return http.request{

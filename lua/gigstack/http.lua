@@ -34,7 +34,8 @@ function Handle:cancel()
   if self.done then return false end
   self.done = true
   sched.forget(self.token)
-  return core.cancel(self.token)
+  local ok, stopped = pcall(core.cancel, self.token)   -- the core may be shut down
+  return ok and stopped
 end
 Handle.__close = Handle.cancel
 Handle.__gc = Handle.cancel

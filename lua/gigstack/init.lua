@@ -70,6 +70,20 @@ function M.map(items, limit, fn)
   return results
 end
 
+--- gigstack.timeout(seconds, fn, ...): run fn as a group; when it takes
+-- longer, every request it (or a task it spawned) has in flight is
+-- cancelled, its `<close>` handlers run, and timeout returns nil, err
+-- (kind "timeout"). Otherwise it returns fn's results.
+function M.timeout(seconds, fn, ...)
+  if type(seconds) ~= "number" or seconds < 0 then
+    error("gigstack.timeout: seconds must be a number >= 0", 2)
+  end
+  if type(fn) ~= "function" then error("gigstack.timeout: fn must be a function", 2) end
+  return sched.within(seconds, function()
+    return errors.new{ kind = "timeout", message = string.format("gigstack.timeout: %g s elapsed", seconds) }
+  end, fn, ...)
+end
+
 M.is_error = errors.is
 
 --- Raise err (an error value) when v is nil: `local p = gigstack.check(gs.payments:get(id))`.

@@ -144,6 +144,23 @@ function M.main(argv)
   for i, v in ipairs(o.args) do arg[i] = v end
   _G.arg = arg   -- like lua5.4: scripts read their arguments from `arg`
 
+  -- SIGINT/SIGTERM: start no new request, let those in flight finish
+  -- within the grace period, then stop; exit 128 + signal number.
+  local signalled
+  local tokens = {}
+  local function on_stop(ev)
+    if signalled then return end
+    signalled = ev.signal
+    client.stopping = ev.signal
+    local grace = o.grace or 10
+    io.stderr:write(string.format("gigstack-run: %s: starting no new requests; %d in flight, "
+      .. "%g s to finish\n", ev.signal, (require("gigstack.core").stats()), grace))
+    sched.sleep(grace)
+    io.stderr:write("gigstack-run: grace period over, stopping\n")
+    sched.interrupt("interrupted by " .. ev.signal)
+  end
+  for _, sig in ipairs{ "SIGINT", "SIGTERM" } do tokens[#tokens + 1] = sched.on_signal(sig, on_stop) end
+
   local ok, rerr = xpcall(gigstack.run, function(e)
     if type(e) == "string" and e:find("\nstack traceback:", 1, true) then return e end
     return debug.traceback(tostring(e), 2)
@@ -163,6 +180,8 @@ function M.main(argv)
     if main then main(table.unpack(o.args)) end
     if server then server.close() end
   end)
+  for _, t in ipairs(tokens) do sched.off_signal(t) end
+  if signalled then return signalled == "SIGINT" and 130 or 143 end
   if not ok then
     io.stderr:write("gigstack-run: ", tostring(rerr), "\n")
     return 1

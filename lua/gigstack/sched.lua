@@ -16,6 +16,7 @@ local nservers = 0
 local live_tasks = 0      -- non-daemon tasks not finished
 local depth = 0           -- nested loop_until calls
 M.failures = 0            -- unjoined tasks that died with an error
+M.interrupted = nil       -- set by M.interrupt: loops stop at once
 
 local function push_ready(co, ...)
   rtail = rtail + 1
@@ -80,6 +81,7 @@ local function dispatch(ev)
       push_ready(w, ev)
     elseif type(w) == "table" then
       w.event = ev
+      if w.co then push_ready(w.co) end
     end
   end
 end
@@ -92,7 +94,9 @@ end
 --- Start fn(...) as a task; returns the task.
 function M.spawn(fn, ...)
   local co = coroutine.create(fn)
-  local task = { co = co, done = false, joiners = {} }
+  local task = { co = co, done = false, joiners = {}, children = {} }
+  local parent = tasks[coroutine.running()]
+  if parent then parent.children[task] = true end
   live_tasks = live_tasks + 1
   function task.daemon_set()
     if not task.daemon and not task.done then
@@ -119,6 +123,7 @@ function M.loop_until(pred)
   while true do
     run_ready()
     if pred() then depth = depth - 1; return true end
+    if M.interrupted then depth = depth - 1; return false, M.interrupted end
     if next(waiting) == nil and nservers == 0 then
       depth = depth - 1
       return false, "deadlock: tasks wait but nothing can wake them"
@@ -143,7 +148,65 @@ function M.await(token)
       .. "gigstack.spawn or gigstack.all), not in a coroutine of your own", 2)
   end
   waiting[token] = co
-  return coroutine.yield()
+  local task = tasks[co]
+  task.token = token
+  local ev = coroutine.yield()
+  task.token = nil
+  return ev
+end
+
+--- Stop a task and the tasks it spawned: cancel what it waits on, close
+-- its coroutine (running its `<close>` handlers) and mark it failed
+-- with `reason` (an error value or message).
+function M.cancel(task, reason)
+  if task.done then return false end
+  for child in pairs(task.children) do M.cancel(child, reason) end
+  if task.token then
+    waiting[task.token] = nil
+    core.cancel(task.token)
+    task.token = nil
+  end
+  if coroutine.status(task.co) == "suspended" then coroutine.close(task.co) end
+  task.silent = true
+  task.done = true
+  if not task.daemon then live_tasks = live_tasks - 1 end
+  task.err = reason
+  task.traceback = tostring(reason)
+  for _, co in ipairs(task.joiners) do push_ready(co) end
+  return true
+end
+
+--- Make every loop return: used on SIGINT/SIGTERM after the grace period.
+function M.interrupt(reason)
+  M.interrupted = reason
+end
+
+--- Run fn(...) as a task; if it is not done within `seconds`, cancel
+-- it (and what it spawned) and return nil, on_timeout(). Otherwise
+-- return its results (or raise its error).
+function M.within(seconds, on_timeout, fn, ...)
+  local child = M.spawn(fn, ...)
+  child.silent = true
+  local token = core.timer(seconds)
+  local slot = {}
+  waiting[token] = slot
+  local co, main = coroutine.running()
+  if main or not tasks[co] then
+    local ok, why = M.loop_until(function() return child.done or slot.event ~= nil end)
+    if not ok then error(why, 2) end
+  else
+    slot.co = co
+    child.joiners[#child.joiners + 1] = co
+    while not child.done and slot.event == nil do coroutine.yield() end
+  end
+  if not child.done then
+    local err = on_timeout()
+    M.cancel(child, err)
+    return nil, err
+  end
+  waiting[token] = nil
+  core.cancel(token)
+  return M.join(child)
 end
 
 --- Forget a token's waiter (after core.cancel).
