@@ -24,14 +24,14 @@ LUALIB   = -llua5.4
 # Debian packages the build, demo and tests need; `make deps` installs
 # whichever are missing (apt-get, as root or through sudo).
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libuv1-dev libcurl4-openssl-dev \
-           node-llhttp lua-busted lua-check curl valgrind pkg-config
+           node-llhttp lua-busted lua-check curl valgrind openssl pkg-config
 
 ENGINE_SRC = src/engine.c src/server.c
 LLHTTP_SRC = $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
 ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o \
              $(BUILD)/obj/llhttp.o $(BUILD)/obj/llhttp_api.o $(BUILD)/obj/llhttp_http.o
 
-.PHONY: all deps demo test check lint clean install uninstall
+.PHONY: all deps demo test check lint clean install uninstall fuzz fuzz-deps
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a
 
@@ -106,3 +106,33 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# libFuzzer targets (clang): the server's request parsing over loopback,
+# and the SDK's response-to-Lua path. FUZZ_SECONDS each; corpora kept in
+# fuzz/corpus/<target>.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+             -Iinclude -I$(LUA_INC) -I$(LLHTTP_INC) -I$(CURL_INC)
+FUZZ_LIBSRC = src/engine.c src/server.c $(LLHTTP_SRC)
+
+fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null && [ -n "$$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] || { \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang libclang-rt-14-dev >/dev/null; }
+
+$(BUILD)/fuzz/server_fuzz: fuzz/server_fuzz.c $(FUZZ_LIBSRC) include/gigstack.h
+	mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/server_fuzz.c $(FUZZ_LIBSRC) $(LIBS)
+
+$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c $(FUZZ_LIBSRC) include/gigstack.h
+	mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c $(FUZZ_LIBSRC) $(LUALIB) $(LIBS) -lm -ldl
+
+fuzz: deps fuzz-deps $(BUILD)/fuzz/server_fuzz $(BUILD)/fuzz/response_fuzz
+	@for t in server response; do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=4096 -print_final_stats=1 fuzz/corpus/$$t 2>&1 | \
+	    grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|ERROR|crash-|Done" || exit 1; \
+	done

@@ -126,3 +126,40 @@ describe("client", function()
       json.encode{ a = json.array(), b = {}, m = json.raw("1160.50") })
   end)
 end)
+
+describe("secrets", function()
+  it("never prints the API key: errors of every kind, tostring, runner output", function()
+    local secret = "sk_live_super_secret_987"
+    support.with_mock(function(_, server)
+      local gs = gigstack.new{ api_key = secret, base_url = server.base_url, retries = 0 }
+      local seen = {}
+      local function scan(v, depth)
+        if depth > 6 then return end
+        if type(v) == "table" then
+          for k, x in pairs(v) do scan(k, depth + 1); scan(x, depth + 1) end
+        elseif type(v) == "string" then
+          seen[#seen + 1] = v
+        end
+      end
+      local _, e401 = gs.clients:list()
+      local dead = gigstack.new{ api_key = secret, base_url = "http://127.0.0.1:1/v2", retries = 0 }
+      local _, enet = dead.clients:list()
+      local _, evalid = gs.clients:create{ tax_id = "bad" }
+      for _, e in ipairs{ e401, enet, evalid } do
+        seen[#seen + 1] = tostring(e)
+        scan(e, 0)
+      end
+      seen[#seen + 1] = tostring(gs)
+      scan(gs, 0)
+      for _, text in ipairs(seen) do
+        assert.is_nil(text:find(secret, 1, true), "key leaked in: " .. text)
+      end
+    end)
+    local code, out, err = support.sh("GIGSTACK_API_KEY=" .. secret .. " GIGSTACK_BASE_URL=http://127.0.0.1:1/v2 ./"
+      .. support.build_dir() .. "/gigstack-run -e 'local g = require \"gigstack\".new{retries = 0}; "
+      .. "print(g); error(select(2, g.clients:list()))'")
+    assert.equals(1, code)
+    assert.matches("connect", err)
+    assert.is_nil((out .. err):find(secret, 1, true))
+  end)
+end)
