@@ -540,7 +540,10 @@ struct gs_request *gs_engine_submit (struct gs_engine *e,
   if (r->retry.cap_ms <= 0) r->retry.cap_ms = 5000;
   if (r->retry.cap_ms < r->retry.base_ms) r->retry.cap_ms = r->retry.base_ms;
   if (r->retry.max_retry_after_ms <= 0) r->retry.max_retry_after_ms = 60000;
-  if (spec->deadline_ms > 0) r->deadline = uv_now(e->loop) + (uint64_t)spec->deadline_ms;
+  if (spec->deadline_ms > 0) {
+    uv_update_time(e->loop);   /* the deadline counts from now, not the last loop turn */
+    r->deadline = uv_now(e->loop) + (uint64_t)spec->deadline_ms;
+  }
   r->easy = curl_easy_init();
   if (!r->easy || setup_easy(e, r, spec) != 0) goto fail;
   if (e->ninflight < e->opts.max_inflight && !e->queue_head) {

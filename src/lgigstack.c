@@ -325,6 +325,9 @@ static int l_timer (lua_State *L) {
   uv_timer_init(&c->loop, t);
   t->data = l;
   l->u.timer = t;
+  /* Lua ran since the loop last looked at the clock: without this the
+  ** timer would count from a stale "now" and fire early (pitfall 12) */
+  uv_update_time(&c->loop);
   uv_timer_start(t, on_timer, (uint64_t)(s * 1000.0 + 0.5), 0);
   lua_pushinteger(L, l->token);
   return 1;
