@@ -135,7 +135,8 @@ local function api_error(status, body, resp, method, path)
 end
 
 --- c:request(method, path, {query, body, team, headers, timeout,
--- deadline, retries, idempotency_key}) -> envelope, nil, meta | nil,
+-- deadline, retries, backoff_base, backoff_cap, max_retry_after,
+-- idempotency_key}) -> envelope, nil, meta | nil,
 -- error value. GETs and requests with an idempotency key (header and
 -- body field) may be retried after an unknown outcome; others are not.
 function Client:request(method, path, opts)
@@ -187,8 +188,9 @@ function Client:request(method, path, opts)
       method = method, url = url, body = body, headers = headers,
       timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout,
       deadline = opts.deadline or self.deadline, retries = opts.retries or self.retries,
-      idempotent = idempotent, backoff_base = self.backoff_base, backoff_cap = self.backoff_cap,
-      max_retry_after = self.max_retry_after, max_response = self.max_response,
+      idempotent = idempotent, backoff_base = opts.backoff_base or self.backoff_base,
+      backoff_cap = opts.backoff_cap or self.backoff_cap,
+      max_retry_after = opts.max_retry_after or self.max_retry_after, max_response = self.max_response,
       ca_file = self.ca_file,
     }
   end)
