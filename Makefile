@@ -70,8 +70,14 @@ $(BUILD)/gigstack/core.so: $(BUILD)/obj/lgigstack.o $(BUILD)/libgigstack.a
 $(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BUILD)/obj/lgigstack.o $(BUILD)/libgigstack.a
 	$(CC) $(SAN) -Wl,-E -o $@ $^ $(LUALIB) $(LIBS) -lm -ldl
 
-$(BUILD)/obj/main.o: src/main.c include/gigstack.h | $(BUILD)/obj
+# main.o bakes in LUADIR: rebuilt whenever LUADIR changes
+$(BUILD)/luadir: FORCE | $(BUILD)/obj
+	@echo '$(LUADIR)' | cmp -s - $@ || echo '$(LUADIR)' > $@
+
+$(BUILD)/obj/main.o: src/main.c include/gigstack.h $(BUILD)/luadir | $(BUILD)/obj
 	$(CC) $(CFLAGS_ALL) -DGS_LUADIR='"$(LUADIR)"' -c $< -o $@
+
+FORCE:
 
 demo: deps all
 	$(BUILD)/gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv

@@ -50,6 +50,7 @@ if mock then   -- running on the embedded emulator: show what it holds
   local st = mock.emulator:stats()
   print(string.format("emulator:            %d payments, %d invoices, %d duplicate keys, "
     .. "%d duplicate invoices", st.payments, st.invoices, st.duplicate_keys, st.duplicate_invoices))
-  print(string.format("faults injected:     %s", mock.emulator.faults:summary()))
+  local faults = mock.emulator.faults:summary()
+  if faults ~= "none" then print(string.format("faults injected:     %s", faults)) end
 end
 if #s.failures > 0 then os.exit(1) end

@@ -26,8 +26,8 @@ static int file_exists (const char *p) {
   return access(p, R_OK) == 0;
 }
 
-/* The Lua sources: $GIGSTACK_LUA_DIR, else <exe>/../lua (build tree),
-** else the install directory. */
+/* The Lua sources: $GIGSTACK_LUA_DIR, else next to the executable
+** (build tree or installed tree), else the configured install dir. */
 static void lua_dir (char *out, size_t n) {
   char exe[PATH_MAX], probe[PATH_MAX + 64];
   /* out has room for exe plus the suffix */
@@ -43,14 +43,16 @@ static void lua_dir (char *out, size_t n) {
     exe[len] = '\0';
     slash = strrchr(exe, '/');
     if (slash) {
-      /* build/gigstack-run and build/asan/gigstack-run both work */
-      static const char *const ups[] = { "/..", "/../.." };
+      /* build/gigstack-run, build/asan/gigstack-run, and installed trees
+      ** (PREFIX/bin next to PREFIX/share/lua/5.4, LuaRocks trees too) */
+      static const char *const ups[] = { "/..", "/../..", "/../share/lua/5.4" };
       size_t k;
       *slash = '\0';
       for (k = 0; k < sizeof ups / sizeof ups[0]; k++) {
-        snprintf(probe, sizeof probe, "%s%s/lua/gigstack/init.lua", exe, ups[k]);
+        const char *sub = k < 2 ? "/lua" : "";
+        snprintf(probe, sizeof probe, "%s%s%s/gigstack/init.lua", exe, ups[k], sub);
         if (file_exists(probe)) {
-          snprintf(out, n, "%s%s/lua", exe, ups[k]);
+          snprintf(out, n, "%s%s%s", exe, ups[k], sub);
           return;
         }
       }
