@@ -1,6 +1,7 @@
 --- /clients: create, list, get, update, delete.
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
+local json = require "gigstack.json"
 
 local M = {}
 
@@ -50,7 +51,9 @@ function M.create(ctx, body, path)
   obj.is_valid = obj.tax_id ~= nil and obj.tax_system ~= nil and obj.address.zip ~= nil
   obj.created_at = ctx.store:now()
   obj.team = ctx.team
-  return ctx.store:insert(ctx.team, "clients", obj)
+  ctx.store:insert(ctx.team, "clients", obj)
+  ctx:event("client.created", obj)
+  return obj
 end
 
 function M.find(ctx, id)
@@ -69,7 +72,75 @@ function M.search(ctx, key, value)
   end
 end
 
+--- Fiscal checks the SAT would make on a receptor.
+local function fiscal_problems(obj)
+  local sat = require "gigstack.sat"
+  local rfc = require "gigstack.rfc"
+  local problems = json.array()
+  local info, err = rfc.parse(obj.tax_id)
+  if not info then problems[#problems + 1] = { field = "tax_id", message = "RFC " .. err } end
+  if not obj.tax_system then
+    problems[#problems + 1] = { field = "tax_system", message = "is missing" }
+  elseif info and info.type ~= "generic" and not sat.regimen_allows(obj.tax_system, info.type) then
+    problems[#problems + 1] = { field = "tax_system",
+      message = "régimen " .. obj.tax_system .. " is not for this persona" }
+  end
+  if not (obj.address and obj.address.zip) then problems[#problems + 1] = { field = "address.zip",
+    message = "is missing" } end
+  if obj.use and info and info.type ~= "generic" and obj.tax_system then
+    local ok, why = sat.uso_allows(obj.use, obj.tax_system, info.type)
+    if not ok then problems[#problems + 1] = { field = "use", message = "uso " .. obj.use .. " " .. why } end
+  end
+  return problems
+end
+
 function M.routes(route)
+  route("GET", "^/clients/search$", function(ctx)
+    local q = (ctx.query.q or ""):lower()
+    if q == "" then wire.fail(400, "missing_required_field", "q: is required") end
+    return 200, ctx:list("clients", function(c)
+      local hay = table.concat({ c.name or "", c.legal_name or "", c.tax_id or "", c.email or "", c.id }, " ")
+      return hay:lower():find(q, 1, true) ~= nil
+    end)
+  end)
+  route("POST", "^/clients/validate/([^/]+)$", function(ctx, id)
+    local obj = M.find(ctx, id)
+    local problems = fiscal_problems(obj)
+    obj.is_valid = #problems == 0
+    return 200, wire.object({ id = id, is_valid = obj.is_valid, problems = problems,
+      efos = { is_valid = true } }, obj.is_valid and "Fiscal information is valid" or "Fiscal information has problems")
+  end)
+  route("POST", "^/clients/customerportal$", function(ctx)
+    local body = ctx:body()
+    local obj
+    if check.present(body.id) then obj = M.find(ctx, tostring(body.id))
+    elseif check.present(body.email) then
+      obj = M.search(ctx, "email", body.email)
+      if not obj then wire.fail(404, "resource_not_found", "no client with email " .. tostring(body.email)) end
+    else
+      wire.fail(400, "validation_failed", "id or email is required", { { field = "id",
+        message = "id or email is required" } })
+    end
+    local now = ctx.store:now()
+    return 200, wire.object({ url = "https://portal.gigstack.io/c/" .. ctx.store:id("tok", ""),
+      client_id = obj.id, expires_at = (now + 5 * 86400) * 1000 }, "Customer portal token created")
+  end)
+  route("POST", "^/clients/([^/]+)/stamp%-pending%-receipts$", function(ctx, id)
+    local obj = M.find(ctx, id)
+    local coll = ctx.store:coll(ctx.team, "receipts")
+    local stamped = json.array()
+    for _, rid in ipairs(coll.order) do
+      local r = coll.items[rid]
+      if r and r.status == "pending" and r.client and r.client.id == obj.id then
+        local inv = require("gigstack.mock.invoices").issue(ctx, { id = r.payment_id, client = obj, items = r.items,
+          currency = r.currency, exchange_rate = 1, payment_form = r.payment_form or "01", subtotal = r.subtotal,
+          taxes = r.taxes, withholding_taxes = r.withholding_taxes, total = r.total }, "PUE")
+        r.status, r.invoice_id, r.invoiced_at = "invoiced", inv.uuid, ctx.store:now()
+        stamped[#stamped + 1] = { receipt = r.id, invoice = inv.uuid }
+      end
+    end
+    return 200, wire.object({ client_id = id, stamped = stamped }, #stamped .. " receipts stamped")
+  end)
   route("POST", "^/clients$", function(ctx)
     return 200, wire.object(M.create(ctx, ctx:body()), "Client created successfully")
   end)
@@ -88,11 +159,13 @@ function M.routes(route)
     c:done()
     for k, v in pairs(copy) do obj[k] = v end
     obj.updated_at = ctx.store:now()
+    ctx:event("client.updated", obj)
     return 200, wire.object(obj, "Client updated successfully")
   end)
   route("DELETE", "^/clients/([^/]+)$", function(ctx, id)
     M.find(ctx, id)
     ctx.store:remove(ctx.team, "clients", id)
+    ctx:event("client.deleted", { id = id })
     return 200, wire.object({ id = id, deleted = true }, "Client deleted successfully")
   end)
 end

@@ -15,15 +15,34 @@ M.DEFAULT_KEY = "sk_test_mock"
 local Emulator = {}
 Emulator.__index = Emulator
 
-local RESOURCES = { "clients", "services", "payments", "invoices" }
+local RESOURCES = { "clients", "services", "payments", "invoices", "receipts", "teams", "users",
+  "webhooks", "misc" }
 
 function M.new(opts)
   opts = opts or {}
   local injector, ferr = faults.new{ rates = opts.faults, seed = opts.fault_seed,
     retry_after = opts.retry_after, stall = opts.stall }
   if not injector then error("mock: " .. ferr, 2) end
+  local seed = opts.seed
+  if opts.examples then
+    seed = seed or store.default_seed()
+    seed.examples = true
+  end
+  if opts.state_file then
+    local f = io.open(opts.state_file, "rb")
+    if f then
+      local text = f:read("a")
+      f:close()
+      local snapshot, jerr = json.decode(text)
+      if type(snapshot) ~= "table" then
+        error("mock: cannot read state " .. opts.state_file .. ": " .. tostring(jerr), 2)
+      end
+      seed = snapshot
+    end
+  end
   local e = setmetatable({
-    store = store.new(opts.seed, opts.rng_seed),
+    state_file = opts.state_file,
+    store = store.new(seed, opts.rng_seed),
     routes = {},
     latency = opts.latency,            -- {min, max} in seconds
     faults = injector,
@@ -58,6 +77,21 @@ function Ctx:body()
   return v
 end
 
+--- Record a webhook event for a state change (delivered by later work;
+-- tests read them at GET /v2/_mock/events).
+function Ctx:event(kind, object)
+  local st = self.store
+  local snapshot = json.decode(assert(json.encode(object)))
+  st:insert(self.team, "events", { id = st:id("evt"), type = kind, created = st:now() * 1000,
+    livemode = false, team = self.team, data = { object = snapshot } })
+end
+
+--- Act on another team (older docs: `team` in the payment body); the
+-- same master-team and billing-account rules as the query parameter.
+function Ctx:switch_team(id)
+  self.team = M.resolve_team(self.store, self.key_team, id)
+end
+
 --- A list envelope over collection `name`, honouring limit (1..100,
 -- default 10), next / starting_after cursors and sort=asc.
 function Ctx:list(name, filter)
@@ -83,7 +117,7 @@ end
 --- The team a request acts on: the key's own, or `team` from the query
 -- (Connect) when the key's team is a master team of the same billing
 -- account.
-local function resolve_team(st, own, asked)
+function M.resolve_team(st, own, asked)
   if asked == nil or asked == "" or asked == own then return own end
   local target = st.teams[asked]
   if not target then wire.fail(404, "resource_not_found", "team " .. asked .. " not found") end
@@ -115,7 +149,16 @@ end
 function Emulator:handle(req)
   self.requests = self.requests + 1
   local older = false
-  local ok, status, payload = pcall(function()
+  local ok, status, payload, ctype = pcall(function()
+    -- invoice files: plain URLs, fetched without auth (as the CLI does)
+    local file_team, uuid, ext = req.path:match("^/files/([%w_]+)/([%x%-]+)%.(%a+)$")
+    if file_team and req.method == "GET" and (ext == "xml" or ext == "pdf") then
+      local invoices = require "gigstack.mock.invoices"
+      local ctx = setmetatable({ store = self.store, team = file_team }, Ctx)
+      local inv = invoices.find(ctx, uuid)
+      if ext == "xml" then return 200, invoices.xml(ctx, inv), "application/xml" end
+      return 200, invoices.pdf(inv), "application/pdf"
+    end
     local path = req.path:match("^/v2(/.*)$")
     if not path then wire.fail(404, "resource_not_found", "the API lives under /v2") end
     local route, caps = find_route(self, req.method, path)
@@ -127,15 +170,27 @@ function Emulator:handle(req)
       wire.fail(401, "unauthorized", key and "invalid API key"
         or "missing Authorization: Bearer <api key> header")
     end
-    local team = resolve_team(self.store, own, req.query.team)
+    local team = M.resolve_team(self.store, own, req.query.team)
     local ctx = setmetatable({ req = req, query = req.query, store = self.store,
-      team = team, key_team = own }, Ctx)
+      team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1") }, Ctx)
     return route.handler(ctx, table.unpack(caps, 1, caps.n))
   end)
-  if ok then return status, payload end
+  if ok then return status, payload, ctype end
   if wire.is_fail(status) then return status.status, wire.error_body(status, older) end
   io.stderr:write("gigstack mock: handler error: ", tostring(status), "\n")
   return 500, { message = "internal emulator error", error = "internal_server_error" }
+end
+
+--- Write the whole state to a JSON file (gigstack-run --mock-state).
+function Emulator:save(path)
+  path = path or self.state_file
+  local text = assert(json.encode(self.store:snapshot()))
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, err end
+  f:write(text)
+  f:close()
+  return os.rename(tmp, path)
 end
 
 --- Totals across teams, and the duplicates a retry bug would create:
@@ -211,9 +266,9 @@ function M.start(opts)
       local fault = emu.faults:pick(req)
       local early = fault and M.fault_before(emu, req, fault, request_id)
       if early then return end
-      local status, body = emu:handle(req)
-      local text = assert(json.encode(body))
-      local headers = { ["Content-Type"] = "application/json", ["X-Request-Id"] = request_id }
+      local status, body, ctype = emu:handle(req)
+      local text = type(body) == "string" and body or assert(json.encode(body))
+      local headers = { ["Content-Type"] = ctype or "application/json", ["X-Request-Id"] = request_id }
       if fault == "reset_after" then return req:abort() end   -- acted, then lost the answer
       if fault == "truncate" then return req:respond(status, headers, text, #text // 2) end
       return status, headers, text

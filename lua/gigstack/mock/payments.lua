@@ -1,91 +1,42 @@
 --- Payments of both documentation generations:
 --   older  POST /v2/payments            (clientId | client | email, item `total`
---                                         in units, response `amount` in cents)
---   newer  POST /v2/payments/register   (client.search + auto_create,
---                                         automation_type, idempotency_key)
--- and GET /payments, GET /payments/{id}.
+--          in units, response `amount` in cents, automation flags, `team`
+--          in the body for master teams, split billing by metadata key)
+--   newer  POST /v2/payments/register   (already collected) and
+--          POST /v2/payments/request    (payment link): client.search +
+--          auto_create, automation_type, idempotency_key replay
+-- plus list, get, search, mark as paid, refund and cancel.
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
 local clients = require "gigstack.mock.clients"
 local invoices = require "gigstack.mock.invoices"
+local amounts = require "gigstack.mock.amounts"
+local receipts = require "gigstack.mock.receipts"
 local money = require "gigstack.money"
 local json = require "gigstack.json"
-local decimal = require "gigstack.decimal"
-local sat = require "gigstack.sat"
-local tax = require "gigstack.tax"
 
 local M = {}
 
---- Validate one register item's quantity and taxes, then compute its
--- amounts with gigstack.tax (the SAT's per-concept rounding, in cents).
-local function line_amounts(c, item, path, price_cents)
-  local qty = item.quantity
-  if qty == nil then qty = 1 end
-  if type(qty) ~= "number" then
-    c:add(path .. ".quantity", "must be a number"); qty = nil
-  elseif qty <= 0 then
-    c:add(path .. ".quantity", "must be greater than 0"); qty = nil
-  end
-  local taxes = item.taxes
-  if taxes ~= nil and taxes ~= json.null and type(taxes) ~= "table" then
-    c:add(path .. ".taxes", "must be an array"); taxes = nil
-  end
-  local specs, inclusive = {}, {}
-  for i, t in ipairs(type(taxes) == "table" and taxes or {}) do
-    local tp = path .. ".taxes[" .. i .. "]"
-    local impuesto = sat.impuesto(t.type)
-    local factor = t.factor or "Tasa"
-    local withholding = t.withholding == true
-    if not impuesto then
-      c:add(tp .. ".type", "must be IVA, ISR or IEPS")
-    elseif factor ~= "Exento" and type(t.rate) ~= "number" then
-      c:add(tp .. ".rate", "must be a number (0.16 for IVA 16%)")
-    else
-      local ok, why = sat.tasa_allows(impuesto, factor, t.rate, withholding)
-      if not ok then c:add(tp .. ".rate", why)
-      else
-        specs[#specs + 1] = { type = impuesto, factor = factor, rate = t.rate, withholding = withholding }
-        if t.inclusive == true then inclusive[#inclusive + 1] = specs[#specs] end
-      end
-    end
-  end
-  if not qty or not price_cents or #c.problems > 0 then return nil end
-  local price = decimal.from_units(price_cents, 2)
-  if #inclusive > 0 then
-    -- the price includes these taxes: back to the pre-tax unit price
-    price = tax.unit_price_from_gross(price, inclusive, 6)
-  end
-  local discount = c:amount(item, "discount", path .. ".discount")
-  local line = tax.line{ quantity = qty, unit_price = price, taxes = specs, decimals = 2,
-    discount = discount and decimal.from_units(discount, 2) }
-  if line.descuento > line.importe then
-    c:add(path .. ".discount", "must not exceed quantity × unit_price")
-    return nil
-  end
-  return line
+-- Exchange rates the emulator uses when a request gives none.
+M.RATES = { MXN = "1", USD = "17.250000", EUR = "18.700000" }
+
+local function cents_of(v)
+  if type(v) == "table" and v.text then v = v.text end
+  return money.cents(v) or 0
 end
 
--- Document totals from the computed lines, grouped and rounded as a
--- CFDI's (gigstack.tax.document).
-local function totals(payment, lines, currency)
-  local doc = tax.document{ lines = lines, currency = currency }
-  local places = sat.decimals(currency)
-  local function raw(d) return json.raw((d or decimal.zero):format(places)) end
-  payment.subtotal = raw(doc.subtotal)
-  payment.taxes = raw(doc.total_traslados)
-  payment.withholding_taxes = raw(doc.total_retenidos)
-  payment.total = raw(doc.total)
-end
-
--- Newer-generation client: {id} | {search{on_key,on_value,auto_create}, ...fields}
+-- Newer-generation client: {id} | {search{on_key,on_value,auto_create}, ...fields}.
+-- An unknown id falls back to the search when one is given.
 local function resolve_client(ctx, c, body)
   local spec = c:object(body, "client", "client", true)
   if not spec then return nil end
   if check.present(spec.id) then
     if type(spec.id) ~= "string" then c:add("client.id", "must be a string"); return nil end
     local obj = ctx.store:get(ctx.team, "clients", spec.id)
-    if not obj then wire.fail(404, "resource_not_found", "client " .. spec.id .. " not found") end
-    return obj
+    if obj then return obj end
+    if type(spec.search) ~= "table" then
+      wire.fail(404, "resource_not_found", "client " .. spec.id .. " not found")
+    end
   end
   local search = c:object(spec, "search", "client.search")
   if not search then
@@ -105,10 +56,40 @@ local function resolve_client(ctx, c, body)
   return clients.create(ctx, spec, "client.")
 end
 
-local AUTOMATIONS = { "none", "pue_invoice", "stamp_invoice" }
-local LATER = { ppd_invoice_and_complement = true, receipt = true, payment = true }
+local AUTOMATIONS = { "none", "pue_invoice", "ppd_invoice_and_complement", "receipt",
+  "stamp_invoice", "payment" }
 
-local function register(ctx)
+--- Run the payment's automation once it is paid (or at creation for PPD).
+local function automate(ctx, payment, stage)
+  local kind = payment.automation_type
+  if kind == "pue_invoice" and stage == "paid" and not payment.invoice_id then
+    local inv = invoices.issue(ctx, payment, "PUE")
+    payment.invoice_id = inv.uuid
+    payment.invoice = { uuid = inv.uuid, id = inv.id }
+    payment.invoices[#payment.invoices + 1] = inv.uuid
+  elseif kind == "ppd_invoice_and_complement" then
+    if not payment.invoice_id then
+      local inv = invoices.issue(ctx, payment, "PPD")
+      payment.invoice_id = inv.uuid
+      payment.invoice = { uuid = inv.uuid, id = inv.id }
+      payment.invoices[#payment.invoices + 1] = inv.uuid
+    end
+    if stage == "paid" then
+      local inv = ctx.store:get(ctx.team, "invoices", payment.invoice_id)
+      local rep = invoices.complement(ctx, inv, cents_of(payment.total), payment.payment_form, payment.id)
+      payment.complements = payment.complements or json.array()
+      payment.complements[#payment.complements + 1] = rep.uuid
+    end
+  elseif kind == "receipt" and stage == "paid" and not payment.receipt_id then
+    local r = receipts.create(ctx, { client = payment.client, items = payment.items,
+      currency = payment.currency, payment_id = payment.id, payment_form = payment.payment_form })
+    payment.receipt_id = r.id
+    payment.receipts[#payment.receipts + 1] = r.id
+  end
+end
+
+-- Register (already collected) and request (a payment link) share this.
+local function newer(ctx, paid)
   local body = ctx:body()
   local st = ctx.store
   local key = body.idempotency_key
@@ -122,73 +103,92 @@ local function register(ctx)
       "Payment already registered (idempotent replay)")
   end
   local c = check.new()
-  local automation = body.automation_type
-  if type(automation) == "string" and LATER[automation] then
-    wire.fail(422, "operation_not_allowed", "automation_type " .. automation
-      .. " is not implemented by this emulator version")
-  end
-  automation = c:one_of(body, "automation_type", "automation_type", AUTOMATIONS, "none")
+  local automation = c:one_of(body, "automation_type", "automation_type", AUTOMATIONS, "none")
   if automation == "stamp_invoice" then automation = "pue_invoice" end
+  if automation == "payment" then automation = "none" end
   local currency = c:one_of(body, "currency", "currency", check.CURRENCIES, "MXN")
   local form = c:one_of(body, "payment_form", "payment_form", check.PAYMENT_FORMS)
-  if automation == "pue_invoice" and not form then
+  if paid and automation == "pue_invoice" and not form then
     c:add("payment_form", "is required for automation_type pue_invoice (SAT c_FormaPago, e.g. \"03\")")
   end
   if automation == "pue_invoice" and form == "99" then
     c:add("payment_form", "99 (por definir) is not allowed on a PUE invoice")
   end
   local items = c:array(body, "items", "items", true)
-  local lines = {}
-  local out_items = json.array()
-  for i, item in ipairs(items or {}) do
-    local path = "items[" .. i .. "]"
-    if type(item) ~= "table" then
-      c:add(path, "must be an object")
-    else
-      c:string(item, "description", path .. ".description", true)
-      local price = c:amount(item, "unit_price", path .. ".unit_price", true)
-      lines[#lines + 1] = line_amounts(c, item, path, price)
-      local copy = {}
-      for k, v in pairs(item) do copy[k] = v end
-      copy.product_key = copy.product_key or "01010101"
-      copy.unit_key = copy.unit_key or "E48"
-      if price then copy.unit_price = money.json(price) end
-      out_items[#out_items + 1] = copy
-    end
-  end
+  local out_items, lines = amounts.items(ctx, c, items)
   -- every shape problem is reported before any lookup can 404
   if #c.problems > 0 then c:done() end
   local client = resolve_client(ctx, c, body)
-  if automation == "pue_invoice" and client and not client.tax_id then
+  if automation ~= "none" and automation ~= "receipt" and client and not client.tax_id then
     c:add("client.tax_id", "the client needs an RFC to be invoiced")
   end
   c:done()
   local now = st:now()
   local payment = {
-    id = st:id("payment"), object = "payment", status = "succeeded", livemode = false,
+    id = st:id("payment"), object = "payment", livemode = false,
+    status = paid and "succeeded" or "requires_payment_method",
     client = client, items = out_items, currency = currency,
-    exchange_rate = body.exchange_rate or 1, payment_form = form,
+    exchange_rate = body.exchange_rate or tonumber(M.RATES[currency]), payment_form = form,
     automation_type = automation, idempotency_key = key, metadata = body.metadata or {},
-    total_refunded = json.raw("0.00"), refunds = json.array(), created_at = now,
-    succeeded_at = now, payment_processor = "manual", team = ctx.team,
+    invoice_config = body.invoice_config, emails = body.emails,
+    allowed_payment_methods = json.array(),
+    total_refunded = json.raw("0.00"), refunds = json.array(), invoices = json.array(),
+    receipts = json.array(), payments = json.array(), discount = 0, created_at = now,
+    succeeded_at = paid and now or json.null, payment_processor = paid and "manual" or "api",
+    from = "api", team = ctx.team,
   }
+  for _, m in ipairs(type(body.allowed_payment_methods) == "table" and body.allowed_payment_methods or {}) do
+    payment.allowed_payment_methods[#payment.allowed_payment_methods + 1] = { id = tostring(m.id or m) }
+  end
   payment.short_url = "https://pay.gigstack.io/p/" .. payment.id:sub(9, 16)
-  totals(payment, lines, currency)
+  amounts.totals(payment, lines, currency)
   st:insert(ctx.team, "payments", payment)
   if key then st:insert(ctx.team, "idempotency", { id = key, payment_id = payment.id }) end
-  if automation == "pue_invoice" then
-    local inv = invoices.issue(ctx, payment, "PUE")
-    payment.invoice_id = inv.uuid
-    payment.invoice = { uuid = inv.uuid, id = inv.id }
+  ctx:event("payment.created", payment)
+  if paid then
+    automate(ctx, payment, "paid")
+    ctx:event("payment.succeeded", payment)
+  elseif automation == "ppd_invoice_and_complement" then
+    automate(ctx, payment, "created")
   end
-  return 200, wire.object(payment, "Payment registered successfully")
+  return 200, wire.object(payment, paid and "Payment registered successfully"
+    or "Payment request created successfully")
 end
 
--- Older generation: POST /v2/payments
+-- ===== older generation: POST /v2/payments =====
+
+--- The team to split with, from metadata: direct team id, or a team whose
+-- own metadata carries the same key and value (same billing account only).
+local function split_target(ctx, master, metadata)
+  if not master.split_billing or type(metadata) ~= "table" then return nil end
+  for _, k in ipairs(master.metadata_split_keys or {}) do
+    local v = metadata[k]
+    if v ~= nil then
+      local team = ctx.store.teams[tostring(v)]
+      if not team then
+        for _, t in pairs(ctx.store.teams) do
+          if type(t.metadata) == "table" and t.metadata[k] ~= nil and tostring(t.metadata[k]) == tostring(v) then
+            team = t
+            break
+          end
+        end
+      end
+      if not team then wire.fail(404, "resource_not_found",
+        "no connected team for metadata." .. k .. " " .. tostring(v)) end
+      if team.billing_account ~= master.billing_account then
+        wire.fail(403, "forbidden", "team " .. team.id .. " belongs to another billing account")
+      end
+      return team
+    end
+  end
+end
+
 local function create_legacy(ctx)
   local body = ctx:body()
   local st = ctx.store
   local c = check.new()
+  -- older generation: `team` in the body, master teams of the same account only
+  if check.present(body.team) then ctx:switch_team(tostring(body.team)) end
   local paid = body.paid == true
   local method = c:one_of(body, "paymentMethod", "paymentMethod", check.PAYMENT_FORMS)
   if paid and not method then c:add("paymentMethod", "is required when paid is true") end
@@ -206,8 +206,9 @@ local function create_legacy(ctx)
     else
       local total = c:amount(item, "total", path .. ".total", true)
       if total then amount = amount + total end
-      local copy = { discount = 0, currency = currency }
+      local copy = { discount = 0, currency = currency, paymentType = { label = "Tarifa fija", value = "fixed" } }
       for k, v in pairs(item) do copy[k] = v end
+      copy.id = copy.id or st:id("service", "")
       copy.taxes = copy.taxes or json.array()
       out_items[#out_items + 1] = copy
     end
@@ -237,55 +238,164 @@ local function create_legacy(ctx)
         .. " already used by payment " .. seen.payment_id .. " in this team")
     end
   end
+  local master = st.teams[ctx.team]
+  local vendor = split_target(ctx, master, body.metadata)
   local now_ms = st:now() * 1000
   local id = st:id("payment", "")
   local status = paid and "succeeded" or "requires_payment_method"
+  local exchange = body.exchange or tonumber(M.RATES[currency])
+  local automations = json.array()
+  if body.automaticInvoice == true or body.automateInvoiceOnComplete == true then
+    automations[1] = { action = "create", ref = "payments", type = "invoice", from = "payments" }
+  elseif body.automateIncomeInvoiceAndComplement == true then
+    automations[1] = { action = "create", ref = "payments", type = "ppd_invoice_and_complement", from = "payments" }
+  elseif body.forceReceipt == true then
+    automations[1] = { action = "create", ref = "payments", type = "receipt", from = "payments" }
+  end
   local payment = {
-    id = id, fid = id, team = ctx.team, billingAccount = st.teams[ctx.team].billing_account,
+    id = id, fid = id, team = ctx.team, owner = "user_mock", billingAccount = master.billing_account,
     amount = amount, currency = currency, status = status, internalStatus = status,
-    client = client, clientId = client.id, items = out_items, discount = 0,
-    exchange = body.exchange or 1, payment_form = method, processor = "api",
-    automations = json.array(), invoices = json.array(), metadata = body.metadata or {},
-    from = body.from or "api", timestamp = now_ms, created = now_ms,
-    succeededTimestamp = paid and now_ms or json.null, livemode = false,
+    client = client, clientId = client.id, items = out_items, internalItems = out_items, discount = 0,
+    exchange = exchange, exchangeRate = exchange, exchange_rate = exchange, payment_form = method,
+    processor = "api", custom_method_types = json.array{
+      { name = "Transferencia bancaria", id = "bank", manualConfirmation = true },
+      { name = "Tarjeta de crédito o débito", id = "card", manualConfirmation = false,
+        requiredKey = "paymentIntent" } },
+    automations = automations, invoices = json.array(), payments = json.array(),
+    metadata = body.metadata or {}, from = body.from or "api", avoidEmail = body.avoidEmail == true,
+    forceReceipt = body.forceReceipt == true, invoiceConfig = body.invoiceConfig or {},
+    date = body.date, timestamp = now_ms, created = now_ms,
+    succeededTimestamp = paid and now_ms or json.null, livemode = body.livemode == true,
     shortURL = "https://gigstack.xyz/" .. id, shortUrl = "https://gigstack.xyz/" .. id,
+    automation_type = body.automaticInvoice == true and "pue_invoice"
+      or body.automateIncomeInvoiceAndComplement == true and "ppd_invoice_and_complement"
+      or body.forceReceipt == true and "receipt" or "none",
+    receipts = json.array(),
+    -- major-unit figures for invoices issued from it (older payments carry cents)
+    subtotal = money.json(amount), taxes = json.raw("0.00"), withholding_taxes = json.raw("0.00"),
+    total = money.json(amount), total_refunded = json.raw("0.00"), refunds = json.array(),
   }
-  st:insert(ctx.team, "payments", payment)
+  if vendor then
+    local split = 100 - (master.split_amount or 0)
+    payment.transfer_data = { destination = vendor.id, split = split,
+      splitType = { master = master.split_billing_type or "client",
+        connect = master.split_billing_type_connect or "client" } }
+    st:insert(ctx.team, "connect_payments", payment)   -- the connectPaymentsHub, apart
+  else
+    st:insert(ctx.team, "payments", payment)
+  end
   if internal_id then
     st:insert(ctx.team, "internal_ids", { id = internal_id, payment_id = id })
   end
-  if body.automaticInvoice == true then
-    payment.automations[1] = { action = "create", ref = "payments", type = "invoice", from = "payments" }
-    if paid then
-      -- older payments carry cents; the invoice wants major-unit totals
-      local inv = invoices.issue(ctx, {
-        id = id, client = client, items = out_items, currency = currency,
-        exchange_rate = payment.exchange, payment_form = method,
-        subtotal = money.json(amount), taxes = json.raw("0.00"),
-        withholding_taxes = json.raw("0.00"), total = money.json(amount),
-      }, "PUE")
-      payment.invoices[1] = inv.uuid
-    end
+  ctx:event("payment.created", payment)
+  if paid then
+    automate(ctx, payment, "paid")
+    ctx:event("payment.succeeded", payment)
+  elseif payment.automation_type == "ppd_invoice_and_complement" then
+    automate(ctx, payment, "created")
   end
   return 200, { data = payment, message = "Pago registrado correctamente", next = json.null }
 end
 
+-- ===== actions on one payment =====
+
+local function find(ctx, id)
+  local p = ctx.store:get(ctx.team, "payments", id) or ctx.store:get(ctx.team, "connect_payments", id)
+  if not p then wire.fail(404, "resource_not_found", "payment " .. id .. " not found") end
+  return p
+end
+M.find = find
+
+local function mark_paid(ctx, id)
+  local p = find(ctx, id)
+  local body = ctx.req.body ~= "" and ctx:body() or {}
+  if p.status == "succeeded" then wire.fail(409, "resource_conflict", "payment " .. id .. " is already paid") end
+  if p.status == "cancelled" or p.status == "canceled" then
+    wire.fail(409, "business_rule_violation", "payment " .. id .. " is cancelled")
+  end
+  local c = check.new()
+  local form = c:one_of(body, "payment_form", "payment_form", check.PAYMENT_FORMS, p.payment_form)
+  if not form then c:add("payment_form", "is required to mark a payment as paid") end
+  if form == "99" then c:add("payment_form", "99 (por definir) is not a way money was paid") end
+  c:done()
+  p.payment_form = form
+  p.status = "succeeded"
+  p.internalStatus = p.amount and "succeeded" or nil
+  local now = ctx.store:now()
+  if type(body.date) == "number" then now = body.date > 1e11 and body.date // 1000 or body.date end
+  p.succeeded_at = now
+  if p.amount then p.succeededTimestamp = now * 1000 end
+  automate(ctx, p, "paid")
+  ctx:event("payment.succeeded", p)
+  return 200, wire.object(p, "Payment marked as paid")
+end
+
+local function refund(ctx, id)
+  local p = find(ctx, id)
+  local body = ctx.req.body ~= "" and ctx:body() or {}
+  if p.status ~= "succeeded" and p.status ~= "partially_refunded" then
+    wire.fail(409, "business_rule_violation", "only a succeeded payment can be refunded; " .. id .. " is " .. p.status)
+  end
+  local total, refunded = cents_of(p.total), cents_of(p.total_refunded)
+  local c = check.new()
+  local amount = c:amount(body, "amount", "amount") or (total - refunded)
+  if amount <= 0 then c:add("amount", "must be greater than 0") end
+  if refunded + amount > total then
+    c:add("amount", "exceeds what is left to refund (" .. money.format(total - refunded) .. ")")
+  end
+  c:done()
+  local r = { id = ctx.store:id("refund"), reason = body.reason, created_at = ctx.store:now(),
+    total = money.json(amount), items = p.items,
+    external_processor_refund = body.external_processor_refund == true }
+  p.refunds[#p.refunds + 1] = r
+  p.total_refunded = money.json(refunded + amount)
+  p.status = refunded + amount == total and "refunded" or "succeeded"
+  ctx:event("payment.refunded", p)
+  return 200, wire.object(p, "Payment refunded")
+end
+
+local function cancel(ctx, id)
+  local p = find(ctx, id)
+  if p.status == "succeeded" or p.status == "refunded" then
+    wire.fail(409, "business_rule_violation", "payment " .. id .. " is " .. p.status
+      .. "; refund it instead of cancelling")
+  end
+  if p.status == "cancelled" then wire.fail(409, "resource_conflict", "payment " .. id .. " is already cancelled") end
+  p.status = "cancelled"
+  p.cancelled_at = ctx.store:now()
+  ctx:event("payment.cancelled", p)
+  return 200, wire.object(p, "Payment cancelled")
+end
+
 function M.routes(route)
-  route("POST", "^/payments/register$", register)
+  route("POST", "^/payments/register$", function(ctx) return newer(ctx, true) end)
+  route("POST", "^/payments/request$", function(ctx) return newer(ctx, false) end)
   route("POST", "^/payments$", create_legacy, { older = true })
   route("GET", "^/payments$", function(ctx)
-    local status = ctx.query.status
-    local client_id = ctx.query.client_id or ctx.query.clientId
+    local q = ctx.query
+    local client_id = q.client_id or q.clientId
     return 200, ctx:list("payments", function(p)
-      return (not status or p.status == status)
+      return (not q.status or p.status == q.status)
         and (not client_id or (p.client and p.client.id == client_id))
+        and (not q.currency or p.currency == q.currency)
+        and (not (q.tax_id or q.rfc) or (p.client and p.client.tax_id == (q.tax_id or q.rfc)))
+        and (not q.email or (p.client and p.client.email == q.email))
     end)
   end)
-  route("GET", "^/payments/([^/]+)$", function(ctx, id)
-    local p = ctx.store:get(ctx.team, "payments", id)
-    if not p then wire.fail(404, "resource_not_found", "payment " .. id .. " not found") end
-    return 200, wire.object(p)
+  route("GET", "^/payments/search$", function(ctx)
+    local q = (ctx.query.q or ""):lower()
+    if q == "" then wire.fail(400, "missing_required_field", "q: is required") end
+    return 200, ctx:list("payments", function(p)
+      local hay = table.concat({ p.id, p.client and (p.client.name or "") or "",
+        p.client and (p.client.tax_id or "") or "", p.client and (p.client.email or "") or "",
+        type(p.metadata) == "table" and json.encode(p.metadata) or "" }, " "):lower()
+      return hay:find(q, 1, true) ~= nil
+    end)
   end)
+  route("GET", "^/payments/([^/]+)$", function(ctx, id) return 200, wire.object(find(ctx, id)) end)
+  route("POST", "^/payments/([^/]+)/paid$", mark_paid)
+  route("POST", "^/payments/([^/]+)/refund$", refund)
+  route("DELETE", "^/payments/([^/]+)$", cancel)
 end
 
 return M

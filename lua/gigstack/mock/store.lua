@@ -29,13 +29,58 @@ function M.default_seed()
   }
 end
 
+--- Objects from the documentation's examples, so they run verbatim.
+local DOC_CLIENTS = {
+  { id = "client_7kL2mX9pNqR4eWs", name = "Maria Rodriguez Santos", legal_name = "MARIA RODRIGUEZ SANTOS",
+    tax_id = "ROSM850315QT8", tax_system = "612", email = "maria.rodriguez@example.com", use = "G03",
+    address = { zip = "06100", country = "MEX" } },
+  { id = "client_customer123", name = "Cliente Marketplace", legal_name = "CLIENTE MARKETPLACE",
+    tax_id = "CAMA911215CJ0", tax_system = "612", email = "cliente@example.com", use = "G03",
+    address = { zip = "03100" } },
+}
+
+local function doc_teams(ba)
+  local out = {}
+  for _, id in ipairs{ "team_9ZwE3pF8qKmJ7xL", "team_subsidiary123", "team_vendor456", "team_connectPartner123" } do
+    out[#out + 1] = { id = id, name = id:sub(6), legal_name = id:sub(6):upper(), tax_id = "EKU9003173C9",
+      tax_system = "601", billing_account = ba, is_master_team = id == "team_9ZwE3pF8qKmJ7xL",
+      address = { zip = "06600" }, metadata = id == "team_vendor456" and { vendor_code = "ABC123" } or {} }
+  end
+  return out
+end
+
+--- seed: a table like default_seed() (add examples = true for the
+-- documentation's example teams and clients), or a saved snapshot.
 function M.new(seed, rng_seed)
   local s = setmetatable({ teams = {}, keys = {}, data = {},
     rng = rng_seed or 0x5eed, clock = nil }, Store)
   seed = seed or M.default_seed()
-  for _, t in ipairs(seed.teams) do s.teams[t.id] = t end
+  local teams = seed.teams
+  if teams[1] == nil then   -- a saved snapshot keeps teams by id
+    for _, t in pairs(teams) do s.teams[t.id] = t end
+  else
+    for _, t in ipairs(teams) do s.teams[t.id] = t end
+  end
   for k, team in pairs(seed.api_keys) do s.keys[k] = team end
+  if seed.data then
+    s.data = seed.data
+    s.rng = math.tointeger(seed.rng) or s.rng
+  elseif seed.examples then
+    for _, t in ipairs(doc_teams("ba_mock")) do s.teams[t.id] = s.teams[t.id] or t end
+    for _, team in ipairs{ "team_mock", "team_9ZwE3pF8qKmJ7xL", "team_subsidiary123" } do
+      for _, c in ipairs(DOC_CLIENTS) do
+        local copy = { object = "client", livemode = false, created_at = 1745892357, team = team, is_valid = true }
+        for k, v in pairs(c) do copy[k] = v end
+        s:insert(team, "clients", copy)
+      end
+    end
+  end
   return s
+end
+
+--- Everything, for Emulator:save (and M.new to load back).
+function Store:snapshot()
+  return { teams = self.teams, api_keys = self.keys, data = self.data, rng = self.rng }
 end
 
 -- 64-bit LCG (Knuth's MMIX constants); wraps in Lua integers.
