@@ -1,86 +1,12 @@
---- Resource objects: the API's operations with its own names. Every
--- call takes an options table whose `team` overrides the client's.
+--- Resource objects: every gigstack API operation, with the API's own
+-- names. One table (M.OPERATIONS) declares them; methods are built from
+-- it, and docs/reference.md is checked against it by a spec. Every call
+-- takes an options table last whose `team` overrides the client's.
 local paginate = require "gigstack.paginate"
 local http = require "gigstack.http"
 local validate = require "gigstack.validate"
 
 local M = {}
-
-local function path_id(id, what)
-  if type(id) ~= "string" or id == "" then
-    error(what .. ": id must be a non-empty string", 3)
-  end
-  return http.escape(id)
-end
-
-local function split_team(params)
-  local query, team = {}, nil
-  for k, v in pairs(params or {}) do
-    if k == "team" then team = v else query[k] = v end
-  end
-  return query, team
-end
-
---- Run the validator unless the client or the call opted out.
-local function checked(client, opts, validator, body, vopts)
-  if client.validate == false or (opts and opts.validate == false) then return true end
-  return validator(body, vopts)
-end
-
---- A collection at `base` (e.g. "/clients") with list/each/get/create/
--- update/delete as asked in ops; ops.validator checks bodies first.
-local function collection(client, base, ops, name)
-  local r = { client = client, path = base }
-  if ops.list then
-    function r.list(_, params)
-      local query, team = split_team(params)
-      local env, err = client:request("GET", base, { query = query, team = team })
-      if not env then return nil, err end
-      return paginate.page(env)
-    end
-    function r.each(self, params)
-      local _, team = split_team(params)
-      return paginate.each(function(query)
-        query.team = team
-        return self:list(query)
-      end, params)
-    end
-  end
-  if ops.get then
-    function r.get(_, id, opts)
-      return client:call("GET", base .. "/" .. path_id(id, name .. ".get"),
-        { team = opts and opts.team })
-    end
-  end
-  if ops.create then
-    function r.create(_, body, opts)
-      if ops.validator then
-        local ok, err = checked(client, opts, ops.validator, body, { creating = true })
-        if not ok then return nil, err end
-      end
-      return client:call("POST", base, { body = body, team = opts and opts.team })
-    end
-  end
-  if ops.update then
-    function r.update(_, id, body, opts)
-      if ops.validator then
-        local ok, err = checked(client, opts, ops.validator, body, { creating = false })
-        if not ok then return nil, err end
-      end
-      return client:call("PUT", base .. "/" .. path_id(id, name .. ".update"),
-        { body = body, team = opts and opts.team })
-    end
-  end
-  if ops.delete then
-    function r.delete(_, id, opts)
-      return client:call("DELETE", base .. "/" .. path_id(id, name .. ".delete"),
-        { team = opts and opts.team })
-    end
-  end
-  return r
-end
-
-local CRUD = { list = true, get = true, create = true, update = true, delete = true }
 
 --- 128 random bits as a UUIDv4 string.
 local urandom
@@ -93,37 +19,228 @@ function M.uuid4()
     table.unpack(b))
 end
 
-function M.attach(client)
-  client.clients = collection(client, "/clients", { list = true, get = true, create = true,
-    update = true, delete = true, validator = validate.client }, "clients")
-  client.services = collection(client, "/services", CRUD, "services")
+-- Operation kinds, i.e. the method's signature:
+--   list     (params)              -> page; also adds `each(params)`
+--   search   (q, params)           -> page
+--   get      (id..., opts)         -> object
+--   create   (body, opts)          -> object      (POST, no id)
+--   update   (id..., body, opts)   -> object      (body after the ids)
+--   action   (id..., body?, opts)  -> object      (body optional)
+--   call     (opts)                -> object      (no id, no body)
+-- Path segments "{}" take the ids in order.
+M.OPERATIONS = {
+  { "clients", "list", "list", "GET", "/clients" },
+  { "clients", "get", "get", "GET", "/clients/{}" },
+  { "clients", "create", "create", "POST", "/clients", validator = "client" },
+  { "clients", "update", "update", "PUT", "/clients/{}", validator = "client" },
+  { "clients", "delete", "get", "DELETE", "/clients/{}" },
+  { "clients", "search", "search", "GET", "/clients/search" },
+  { "clients", "validate", "action", "POST", "/clients/validate/{}" },
+  { "clients", "portal", "create", "POST", "/clients/customerportal" },
+  { "clients", "stamp_pending_receipts", "action", "POST", "/clients/{}/stamp-pending-receipts" },
 
-  local payments = collection(client, "/payments", { list = true, get = true }, "payments")
-  --- Older generation: POST /payments (items with `total` in units).
-  function payments.create(_, body, opts)
-    local ok, err = checked(client, opts, validate.payment_create, body)
-    if not ok then return nil, err end
-    return client:call("POST", "/payments", { body = body, team = opts and opts.team })
-  end
-  --- Newer generation: POST /payments/register. An idempotency key is
-  -- always sent: body.idempotency_key, else opts.idempotency_key, else a
-  -- fresh UUIDv4.
-  function payments.register(_, body, opts)
-    if type(body) ~= "table" then error("payments.register: body must be a table", 2) end
-    opts = opts or {}
-    local ok, err = checked(client, opts, validate.payment_register, body)
-    if not ok then return nil, err end
-    if body.idempotency_key == nil then
-      local copy = {}
-      for k, v in pairs(body) do copy[k] = v end
-      copy.idempotency_key = opts.idempotency_key or M.uuid4()
-      body = copy
+  { "services", "list", "list", "GET", "/services" },
+  { "services", "get", "get", "GET", "/services/{}" },
+  { "services", "create", "create", "POST", "/services" },
+  { "services", "update", "update", "PUT", "/services/{}" },
+  { "services", "delete", "get", "DELETE", "/services/{}" },
+
+  { "invoices", "list", "list", "GET", "/invoices/income" },
+  { "invoices", "get", "get", "GET", "/invoices/income/{}" },
+  { "invoices", "create", "create", "POST", "/invoices/income", validator = "invoice" },
+  { "invoices", "files", "get", "GET", "/invoices/{}/files" },
+  { "invoices", "send", "action", "POST", "/invoices/{}/send" },
+  { "invoices", "search", "search", "GET", "/invoices/search" },
+  { "invoices", "cancel", "action", "DELETE", "/invoices/{}" },
+  { "invoices", "errors", "list", "GET", "/invoices/errors" },
+  { "egress", "list", "list", "GET", "/invoices/egress" },
+  { "egress", "get", "get", "GET", "/invoices/egress/{}" },
+  { "egress", "create", "create", "POST", "/invoices/egress", validator = "invoice" },
+  { "complements", "list", "list", "GET", "/invoices/payment" },
+  { "complements", "get", "get", "GET", "/invoices/payment/{}" },
+  { "drafts", "list", "list", "GET", "/invoices/draft" },
+  { "drafts", "stamp", "action", "POST", "/invoices/draft/{}/stamp" },
+
+  { "payments", "list", "list", "GET", "/payments" },
+  { "payments", "get", "get", "GET", "/payments/{}" },
+  { "payments", "create", "create", "POST", "/payments", validator = "payment_create" },
+  { "payments", "request", "create", "POST", "/payments/request", validator = "payment_request",
+    idempotent = true },
+  { "payments", "register", "create", "POST", "/payments/register", validator = "payment_register",
+    idempotent = true },
+  { "payments", "mark_paid", "action", "POST", "/payments/{}/paid" },
+  { "payments", "refund", "action", "POST", "/payments/{}/refund" },
+  { "payments", "cancel", "action", "DELETE", "/payments/{}" },
+  { "payments", "search", "search", "GET", "/payments/search" },
+
+  { "receipts", "list", "list", "GET", "/receipts" },
+  { "receipts", "get", "get", "GET", "/receipts/{}" },
+  { "receipts", "create", "create", "POST", "/receipts", idempotent = true },
+  { "receipts", "update", "update", "PUT", "/receipts/{}" },
+  { "receipts", "stamp", "action", "POST", "/receipts/{}/stamp" },
+  { "receipts", "cancel", "action", "POST", "/receipts/{}/cancel" },
+  { "receipts", "delete", "get", "DELETE", "/receipts/{}" },
+
+  { "teams", "list", "list", "GET", "/teams" },
+  { "teams", "get", "get", "GET", "/teams/{}" },
+  { "teams", "create", "create", "POST", "/teams" },
+  { "teams", "update", "update", "PUT", "/teams/{}" },
+  { "teams", "integrations", "call", "GET", "/teams/integrations" },
+  { "teams", "series", "get", "GET", "/teams/{}/series" },
+  { "teams", "create_series", "update", "POST", "/teams/{}/series" },
+  { "teams", "update_series", "update", "PUT", "/teams/{}/series/{}" },
+  { "teams", "settings", "update", "PUT", "/teams/{}/settings" },
+  { "teams", "add_member", "update", "POST", "/teams/{}/add-member" },
+  { "teams", "remove_member", "update", "POST", "/teams/{}/remove-member" },
+  { "teams", "onboarding_url", "get", "GET", "/teams/{}/onboarding-url" },
+
+  { "users", "list", "list", "GET", "/users" },
+  { "users", "get", "get", "GET", "/users/{}" },
+  { "users", "create", "create", "POST", "/users" },
+  { "users", "update", "update", "PUT", "/users/{}" },
+  { "users", "reset_password", "create", "POST", "/users/reset-password" },
+  { "users", "login_link", "create", "POST", "/users/login-link" },
+
+  { "webhooks", "list", "list", "GET", "/webhooks" },
+  { "webhooks", "get", "get", "GET", "/webhooks/{}" },
+  { "webhooks", "create", "create", "POST", "/webhooks" },
+  { "webhooks", "update", "update", "PUT", "/webhooks/{}" },
+  { "webhooks", "delete", "get", "DELETE", "/webhooks/{}" },
+
+  { "catalogs", "list", "list", "GET", "/catalogs" },
+  { "catalogs", "get", "get", "GET", "/catalogs/{}" },
+
+  { "ping", "get", "call", "GET", "/ping" },
+  { "ping", "post", "call", "POST", "/ping" },
+  { "ping", "put", "call", "PUT", "/ping" },
+  { "ping", "delete", "call", "DELETE", "/ping" },
+}
+
+local VALIDATORS = {
+  client = function(body, creating) return validate.client(body, { creating = creating }) end,
+  invoice = function(body) return validate.invoice(body) end,
+  payment_create = function(body) return validate.payment_create(body) end,
+  payment_register = function(body) return validate.payment_register(body) end,
+  payment_request = function(body) return validate.payment_register(body, { request = true }) end,
+}
+
+local function nslots(path)
+  local n = 0
+  for _ in path:gmatch("{}") do n = n + 1 end
+  return n
+end
+
+local function fill(path, ids, where)
+  local i = 0
+  return (path:gsub("{}", function()
+    i = i + 1
+    local id = ids[i]
+    if type(id) ~= "string" or id == "" then
+      error(where .. ": argument " .. i .. " (id) must be a non-empty string", 4)
     end
-    return client:call("POST", "/payments/register", { body = body, team = opts.team })
-  end
-  client.payments = payments
+    return http.escape(id)
+  end))
+end
 
-  client.invoices = collection(client, "/invoices/income", { list = true, get = true }, "invoices")
+local function split_team(params)
+  local query, team = {}, nil
+  for k, v in pairs(params or {}) do
+    if k == "team" then team = v else query[k] = v end
+  end
+  return query, team
+end
+
+-- Add an idempotency key to a body that supports one: the body's own,
+-- else opts.idempotency_key, else a fresh UUIDv4 (kept on retries).
+local function with_key(body, opts)
+  if type(body) ~= "table" or body.idempotency_key ~= nil then return body end
+  local copy = {}
+  for k, v in pairs(body) do copy[k] = v end
+  copy.idempotency_key = opts.idempotency_key or M.uuid4()
+  return copy
+end
+
+local function build(client, op)
+  local resource, name, kind, method, path = op[1], op[2], op[3], op[4], op[5]
+  local where = resource .. ":" .. name
+  local slots = nslots(path)
+  local function send(ids, body, opts)
+    opts = opts or {}
+    if op.validator and body ~= nil and client.validate ~= false and opts.validate ~= false then
+      local ok, err = VALIDATORS[op.validator](body, kind == "create")
+      if not ok then return nil, err end
+    end
+    if op.idempotent then body = with_key(body, opts) end
+    return client:call(method, fill(path, ids, where), { body = body, team = opts.team,
+      timeout = opts.timeout, deadline = opts.deadline, retries = opts.retries, headers = opts.headers })
+  end
+  if kind == "list" then
+    local function list(params)
+      local query, team = split_team(params)
+      local env, err = client:request(method, fill(path, {}, where), { query = query, team = team })
+      if not env then return nil, err end
+      return paginate.page(env)
+    end
+    return function(_, params) return list(params) end, function(_, params)
+      local _, team = split_team(params)
+      return paginate.each(function(query)
+        query.team = team
+        return list(query)
+      end, params)
+    end
+  elseif kind == "search" then
+    return function(_, q, params)
+      if type(q) ~= "string" or q == "" then error(where .. ": q must be a non-empty string", 2) end
+      local query, team = split_team(params)
+      query.q = q
+      local env, err = client:request(method, path, { query = query, team = team })
+      if not env then return nil, err end
+      return paginate.page(env)
+    end
+  elseif kind == "create" then
+    return function(_, body, opts)
+      if type(body) ~= "table" then error(where .. ": body must be a table", 2) end
+      return send({}, body, opts)
+    end
+  elseif kind == "call" then
+    return function(_, opts) return send({}, nil, opts) end
+  elseif kind == "get" then
+    return function(_, ...)
+      local args = { ... }
+      return send(args, nil, args[slots + 1])
+    end
+  elseif kind == "update" then
+    return function(_, ...)
+      local args = { ... }
+      local body = args[slots + 1]
+      if type(body) ~= "table" then error(where .. ": body must be a table", 2) end
+      return send(args, body, args[slots + 2])
+    end
+  else -- action: ids, then an optional body, then options
+    return function(_, ...)
+      local args = { ... }
+      return send(args, args[slots + 1], args[slots + 2])
+    end
+  end
+end
+
+--- Attach every resource to `client` (gs.clients, gs.payments, ...).
+function M.attach(client)
+  for _, op in ipairs(M.OPERATIONS) do
+    local r = client[op[1]]
+    if not r then
+      r = { client = client }
+      client[op[1]] = r
+    end
+    local fn, each = build(client, op)
+    r[op[2]] = fn
+    if each then r.each = r.each or each end
+  end
+  -- income invoices also as gs.invoices.income, the API's own grouping
+  client.invoices.income = client.invoices
+  client.invoices.egress = client.egress
+  client.invoices.complements = client.complements
+  client.invoices.drafts = client.drafts
   return client
 end
 

@@ -187,7 +187,8 @@ function M.client(body, opts)
   return finish(r, "client")
 end
 
-function M.payment_register(body)
+function M.payment_register(body, opts)
+  local requesting = opts and opts.request   -- a payment link: paid later
   local r = report()
   if type(body) ~= "table" then r:add("body", "must be a table"); return finish(r, "payment") end
   local automation = body.automation_type or "none"
@@ -209,7 +210,7 @@ function M.payment_register(body)
   currency_into(r, body)
   local forma = forma_into(r, "payment_form", body.payment_form)
   if automation == "pue_invoice" or automation == "stamp_invoice" then
-    if not forma then r:add("payment_form", "is required for a PUE invoice")
+    if not forma and not requesting then r:add("payment_form", "is required for a PUE invoice")
     elseif forma == "99" then r:add("payment_form", "99 (por definir) is not allowed on a PUE invoice") end
   elseif automation == "ppd_invoice_and_complement" and forma and forma ~= "99" then
     r:add("payment_form", "must be 99 (por definir) on a PPD invoice; the complement carries the real form")
