@@ -4,6 +4,7 @@ local auto_invoice = require "gigstack.workflows.auto_invoice"
 local support = require "support"
 
 local RUN = "./" .. support.build_dir() .. "/gigstack-run"
+local http_request = require("gigstack.http").request
 local SALES = "scripts/data/sales.csv"
 
 describe("auto-invoice workflow", function()
@@ -68,17 +69,38 @@ describe("gigstack-run", function()
     local p = io.popen("sh -c 'echo $$; exec " .. RUN .. " --serve-mock 127.0.0.1:0'")
     local pid = p:read("l")
     local url = p:read("l")
-    assert.matches("^http://127%.0%.0%.1:%d+/v2$", url)
-    gigstack.run(function()
-      local http = require "gigstack.http"
-      local r = assert(http.request{ url = url .. "/clients", timeout = 5,
-        headers = { Authorization = "Bearer sk_test_mock" } })
-      assert.equals(200, r.status)
-      assert.matches('"total_results":0', r.body)
-    end, { timeout = support.WATCHDOG })
+    local status, body
+    -- the child is stopped before any assertion, so a failure cannot leave it running
+    pcall(gigstack.run, function()
+      local r = http_request{ url = url .. "/clients", timeout = 5,
+        headers = { Authorization = "Bearer sk_test_mock" } }
+      if r then status, body = r.status, r.body end
+    end, { timeout = 10 })
     os.execute("kill -TERM " .. pid)
     p:read("a")
     local ok, how, code = p:close()
+    assert.matches("^http://127%.0%.0%.1:%d+/v2$", url)
+    assert.equals(200, status)
+    assert.matches('"total_results":2', body)   -- the documentation's example clients
     assert.same({ true, "exit", 0 }, { ok, how, code })
+  end)
+end)
+
+describe("gigstack-run --mock-state", function()
+  it("keeps the emulator's state in a JSON file between runs", function()
+    local state = os.tmpname()
+    os.remove(state)
+    local create = " -e 'local g = require \"gigstack\".new{}; assert(g.clients:create{ legal_name = \"A\", "
+      .. "tax_id = \"CAMA911215CJ0\", tax_system = \"612\" }); print(g.clients:search(\"CAMA911215CJ0\").total_results)'"
+    local c1, o1 = support.sh(RUN .. " --mock-state " .. state .. create)
+    local c2, o2 = support.sh(RUN .. " --mock-state " .. state .. create)
+    local f = assert(io.open(state))
+    local text = f:read("a")
+    f:close()
+    os.remove(state)
+    assert.same({ 0, 0 }, { c1, c2 })
+    assert.equals(2, tonumber(o1))          -- the documentation's example client has this RFC too
+    assert.equals(3, tonumber(o2))          -- the first run's client is still there
+    assert.matches('"api_keys"', text)
   end)
 end)

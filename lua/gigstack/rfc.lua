@@ -47,7 +47,9 @@ end
 
 --- Validate. Returns info {rfc, type = "fisica"|"moral", generic,
 -- foreign, warnings = {...}} or nil, message (the rule broken).
-function M.parse(input)
+-- opts.lenient accepts any letter or digit as the last character (the
+-- documentation's own examples use PEGJ800101ABC); it is then a warning.
+function M.parse(input, opts)
   local rfc = M.normalise(input)
   if not rfc or rfc == "" then return nil, "is required" end
   if rfc == M.GENERIC or rfc == M.GENERIC_FOREIGN then
@@ -58,7 +60,8 @@ function M.parse(input)
   if #s ~= 12 and #s ~= 13 then
     return nil, "must have 12 (persona moral) or 13 (persona física) characters, got " .. #s
   end
-  local letters, yy, mm, dd = s:match("^([A-Z&#]+)(%d%d)(%d%d)(%d%d)[A-Z0-9][A-Z0-9][0-9A]$")
+  local last = (opts and opts.lenient) and "[A-Z0-9]" or "[0-9A]"
+  local letters, yy, mm, dd = s:match("^([A-Z&#]+)(%d%d)(%d%d)(%d%d)[A-Z0-9][A-Z0-9]" .. last .. "$")
   if not letters or #letters ~= #s - 9 then
     return nil, "must be 3-4 letters, a date YYMMDD, a 2-character homoclave and a "
       .. "check digit 0-9 or A (e.g. PEGJ800101AB1)"

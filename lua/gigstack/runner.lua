@@ -21,6 +21,8 @@ usage: gigstack-run [options] [script.lua [args...]]
                          kinds: 429 500 502 503 504 html empty reset_before
                          reset_after stall truncate
   --seed N               seed for the fault and latency draws (deterministic)
+  --mock-state FILE      emulator state: loaded from FILE when it exists,
+                         saved to it when the run ends (implies --mock)
   --grace SECONDS        on SIGINT/SIGTERM, wait this long for requests in
                          flight (default 10), then stop
   -e CODE                run CODE before the script
@@ -54,6 +56,11 @@ local function parse(argv)
       local rates, ferr = require("gigstack.mock.faults").parse(argv[i] or "")
       if not argv[i] or not rates then return nil, "--faults: " .. (ferr or "needs a SPEC") end
       o.faults = rates
+    elseif a == "--mock-state" then
+      i = i + 1
+      if not argv[i] then return nil, "--mock-state needs a FILE" end
+      o.state_file = argv[i]
+      o.mock = true
     elseif a == "--seed" then
       i = i + 1
       o.seed = math.tointeger(tonumber(argv[i] or ""))
@@ -92,7 +99,8 @@ end
 local function start_mock(o, where)
   local mock = require "gigstack.mock"
   local server = assert(mock.start{ host = where and where.host, port = where and where.port or 0,
-    latency = o.latency, faults = o.faults, fault_seed = o.seed, rng_seed = o.seed })
+    latency = o.latency, faults = o.faults, fault_seed = o.seed, rng_seed = o.seed,
+    state_file = o.state_file, examples = true })
   return server
 end
 
@@ -111,6 +119,7 @@ local function serve(o)
     while not stop.now do sched.sleep(0.1) end
     for _, t in ipairs(tokens) do sched.off_signal(t) end
     server.close()
+    if o.state_file then assert(server.emulator:save()) end
     io.stderr:write("gigstack-run: emulator stopped after ",
       server.emulator.requests, " requests\n")
   end)
@@ -177,8 +186,13 @@ function M.main(argv)
       if not fn then error(cerr, 0) end
       fn()
     end
-    if main then main(table.unpack(o.args)) end
-    if server then server.close() end
+    local ok_main, merr = xpcall(function() if main then main(table.unpack(o.args)) end end,
+      debug.traceback)
+    if server then
+      server.close()
+      if o.state_file then assert(server.emulator:save()) end   -- saved even after a script error
+    end
+    if not ok_main then error(merr, 0) end
   end)
   for _, t in ipairs(tokens) do sched.off_signal(t) end
   if signalled then return signalled == "SIGINT" and 130 or 143 end

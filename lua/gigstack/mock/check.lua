@@ -83,9 +83,10 @@ function Checker:one_of(t, key, path, allowed, default)
   return nil
 end
 
---- RFC per the SAT pattern and a real date (gigstack.rfc); nil or the rule.
+--- RFC per the SAT pattern and a real date (gigstack.rfc), lenient on
+-- the check character like the documentation's examples; nil or the rule.
 function M.rfc_problem(v)
-  local _, err = rfc.parse(v)
+  local _, err = rfc.parse(v, { lenient = true })
   return err
 end
 
