@@ -91,7 +91,8 @@ describe("gigstack-run --mock-state", function()
     local state = os.tmpname()
     os.remove(state)
     local create = " -e 'local g = require \"gigstack\".new{}; assert(g.clients:create{ legal_name = \"A\", "
-      .. "tax_id = \"CAMA911215CJ0\", tax_system = \"612\" }); print(g.clients:search(\"CAMA911215CJ0\").total_results)'"
+      .. "tax_id = \"CAMA911215CJ0\", tax_system = \"612\" }); "
+      .. "print(g.clients:search(\"CAMA911215CJ0\").total_results)'"
     local c1, o1 = support.sh(RUN .. " --mock-state " .. state .. create)
     local c2, o2 = support.sh(RUN .. " --mock-state " .. state .. create)
     local f = assert(io.open(state))
