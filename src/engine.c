@@ -514,6 +514,20 @@ static int method_ok (const char *m) {
   return 1;
 }
 
+/* Put r on the wire with this attempt's timeout; -1 if curl refused. */
+static int activate (struct gs_engine *e, struct gs_request *r, long timeout) {
+  curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout);
+  r->state = ACTIVE;
+  list_push(&e->active, r);
+  e->ninflight++;
+  if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK) {
+    list_remove(&e->active, r);
+    e->ninflight--;
+    return -1;
+  }
+  return 0;
+}
+
 struct gs_request *gs_engine_submit (struct gs_engine *e,
                                      const struct gs_request_spec *spec,
                                      gs_done_fn done, void *ud) {
@@ -548,15 +562,7 @@ struct gs_request *gs_engine_submit (struct gs_engine *e,
   if (!r->easy || setup_easy(e, r, spec) != 0) goto fail;
   if (e->ninflight < e->opts.max_inflight && !e->queue_head) {
     /* start now; a failure is returned, never reported through done */
-    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-    r->state = ACTIVE;
-    list_push(&e->active, r);
-    e->ninflight++;
-    if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK) {
-      list_remove(&e->active, r);
-      e->ninflight--;
-      goto fail;
-    }
+    if (activate(e, r, r->timeout_ms) != 0) goto fail;
     return r;
   }
   r->state = QUEUED;
@@ -584,13 +590,7 @@ static void start_queued (struct gs_engine *e) {
       }
       if ((uint64_t)timeout > r->deadline - now) timeout = (long)(r->deadline - now);
     }
-    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout);
-    r->state = ACTIVE;
-    list_push(&e->active, r);
-    e->ninflight++;
-    if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK) {
-      list_remove(&e->active, r);
-      e->ninflight--;
+    if (activate(e, r, timeout) != 0) {
       snprintf(r->errbuf, sizeof r->errbuf, "could not start the transfer");
       report(e, r, CURLE_FAILED_INIT, 0, GS_NOT_SENT, -1, 0, 0, 0);
     }

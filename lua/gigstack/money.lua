@@ -7,31 +7,12 @@ local sat = require "gigstack.sat"
 
 local M = {}
 
---- Parse a decimal string into an integer scaled by 10^places,
--- rounding half-up. Returns nil, message on bad input.
+--- An integer scaled by 10^places (half-up) from a number or decimal
+-- string, or nil, message.
 function M.scaled(v, places)
-  local text
-  if math.type(v) == "integer" then
-    return v * math.tointeger(10 ^ places)
-  elseif type(v) == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then
-      return nil, "must be a finite number"
-    end
-    text = string.format("%.10f", v)
-  elseif type(v) == "string" then
-    text = v:match("^%s*(.-)%s*$")
-  else
-    return nil, "must be a number or a decimal string"
-  end
-  local sign, int, frac = text:match("^([-+]?)(%d*)%.?(%d*)$")
-  if not sign or (int == "" and frac == "") then
-    return nil, "must be a decimal number, got " .. string.format("%q", text)
-  end
-  if #int > 15 then return nil, "is too large" end
-  local digits = frac .. string.rep("0", places + 1)
-  local kept = tonumber((int ~= "" and int or "0") .. digits:sub(1, places)) or 0
-  if tonumber(digits:sub(places + 1, places + 1)) >= 5 then kept = kept + 1 end
-  return sign == "-" and -kept or kept
+  local d, err = decimal.parse(v)
+  if not d then return nil, err end
+  return d:units(places)
 end
 
 --- Amount in cents from a number or decimal string.

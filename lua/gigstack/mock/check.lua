@@ -83,6 +83,18 @@ function Checker:one_of(t, key, path, allowed, default)
   return nil
 end
 
+--- Update `obj` through apply(checker, copy): every problem is
+-- reported and nothing changes unless all of it is valid.
+function M.update(obj, apply)
+  local c = M.new()
+  local copy = {}
+  for k, v in pairs(obj) do copy[k] = v end
+  apply(c, copy)
+  c:done()
+  for k, v in pairs(copy) do obj[k] = v end
+  return obj
+end
+
 --- RFC per the SAT pattern and a real date (gigstack.rfc), lenient on
 -- the check character like the documentation's examples; nil or the rule.
 function M.rfc_problem(v)

@@ -152,12 +152,7 @@ function M.routes(route)
   end)
   route("PUT", "^/clients/([^/]+)$", function(ctx, id)
     local obj = M.find(ctx, id)
-    local c = check.new()
-    local copy = {}
-    for k, v in pairs(obj) do copy[k] = v end
-    M.apply(c, ctx:body(), copy, "", false)
-    c:done()
-    for k, v in pairs(copy) do obj[k] = v end
+    check.update(obj, function(c, copy) M.apply(c, ctx:body(), copy, "", false) end)
     obj.updated_at = ctx.store:now()
     ctx:event("client.updated", obj)
     return 200, wire.object(obj, "Client updated successfully")

@@ -49,12 +49,7 @@ function M.routes(route)
   end)
   route("PUT", "^/services/([^/]+)$", function(ctx, id)
     local obj = find(ctx, id)
-    local c = check.new()
-    local copy = {}
-    for k, v in pairs(obj) do copy[k] = v end
-    apply(c, ctx:body(), copy, false)
-    c:done()
-    for k, v in pairs(copy) do obj[k] = v end
+    check.update(obj, function(c, copy) apply(c, ctx:body(), copy, false) end)
     ctx:event("service.updated", obj)
     return 200, wire.object(obj, "Service updated successfully")
   end)

@@ -73,12 +73,7 @@ function M.routes(route)
   route("GET", "^/users/([^/]+)$", function(ctx, id) return 200, wire.object(find(ctx, id)) end)
   route("PUT", "^/users/([^/]+)$", function(ctx, id)
     local u = find(ctx, id)
-    local c = check.new()
-    local copy = {}
-    for k, v in pairs(u) do copy[k] = v end
-    fields(c, ctx:body(), copy, false)
-    c:done()
-    for k, v in pairs(copy) do u[k] = v end
+    check.update(u, function(c, copy) fields(c, ctx:body(), copy, false) end)
     return 200, wire.object(u, "User updated")
   end)
 end

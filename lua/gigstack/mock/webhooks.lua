@@ -55,12 +55,7 @@ function M.routes(route)
   route("GET", "^/webhooks/([^/]+)$", function(ctx, id) return 200, wire.object(find(ctx, id)) end)
   route("PUT", "^/webhooks/([^/]+)$", function(ctx, id)
     local w = find(ctx, id)
-    local c = check.new()
-    local copy = {}
-    for k, v in pairs(w) do copy[k] = v end
-    fields(c, ctx:body(), copy, false)
-    c:done()
-    for k, v in pairs(copy) do w[k] = v end
+    check.update(w, function(c, copy) fields(c, ctx:body(), copy, false) end)
     return 200, wire.object(w, "Webhook updated")
   end)
   route("DELETE", "^/webhooks/([^/]+)$", function(ctx, id)
