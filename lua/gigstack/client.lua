@@ -162,6 +162,13 @@ function Client:request(method, path, opts)
   end
   local key = opts.idempotency_key
   if key == nil and type(opts.body) == "table" then key = opts.body.idempotency_key end
+  if M.dry_run and method ~= "GET" and method ~= "HEAD" then
+    -- --dry-run: reads go through, writes are logged and never sent
+    M.dry_runs = (M.dry_runs or 0) + 1
+    require("gigstack.log").event("dry_run.write", { method = method, path = path, body = body or "" })
+    return { message = "dry run: not sent", data = { id = "dry_run_" .. M.dry_runs, dry_run = true,
+      method = method, path = path } }, nil, { status = 0, attempts = {}, idempotency_key = key }
+  end
   local idempotent = method == "GET" or method == "HEAD" or key ~= nil
   local headers = {
     ["Authorization"] = "Bearer " .. secrets[self],

@@ -84,6 +84,12 @@ function M.timeout(seconds, fn, ...)
   end, fn, ...)
 end
 
+--- gigstack.every("0 9 * * 1-5", fn, {tz = "America/Mexico_City"}):
+-- run fn on a cron schedule (see gigstack.schedule).
+function M.every(expr, fn, opts)
+  return require("gigstack.schedule").every(expr, fn, opts)
+end
+
 M.is_error = errors.is
 
 --- Raise err (an error value) when v is nil: `local p = gigstack.check(gs.payments:get(id))`.

@@ -25,6 +25,15 @@ usage: gigstack-run [options] [script.lua [args...]]
                          saved to it when the run ends (implies --mock)
   --grace SECONDS        on SIGINT/SIGTERM, wait this long for requests in
                          flight (default 10), then stop
+  --once                 run the script's schedules that are due this minute,
+                         then exit (for system cron)
+  --lock FILE            refuse to start while another run holds FILE
+  --dry-run              perform reads; log writes (method, path, body) and
+                         send none
+  --report FILE          write each item's outcome to FILE (.json or .csv)
+  --log-format FMT       text or json (default: text on a terminal)
+Exit codes: 0 done, 1 script error, 2 usage error, 3 some items failed,
+4 locked by another run, 130/143 stopped by SIGINT/SIGTERM.
   -e CODE                run CODE before the script
   -v, --version          print versions and exit
   -h, --help             print this help and exit
@@ -61,6 +70,15 @@ local function parse(argv)
       if not argv[i] then return nil, "--mock-state needs a FILE" end
       o.state_file = argv[i]
       o.mock = true
+    elseif a == "--once" then o.once = true
+    elseif a == "--dry-run" then o.dry_run = true
+    elseif a == "--lock" or a == "--report" or a == "--log-format" then
+      i = i + 1
+      if not argv[i] then return nil, a .. " needs a value" end
+      o[a:sub(3):gsub("%-", "_")] = argv[i]
+      if a == "--log-format" and argv[i] ~= "text" and argv[i] ~= "json" then
+        return nil, "--log-format must be text or json"
+      end
     elseif a == "--seed" then
       i = i + 1
       o.seed = math.tointeger(tonumber(argv[i] or ""))
@@ -143,6 +161,14 @@ function M.main(argv)
   if o.serve then return serve(o) end
   if not o.script and #o.chunks == 0 then return usage_error("no script given") end
 
+  if o.lock then
+    local locked, lerr = require("gigstack.core").lock(o.lock)
+    if not locked then io.stderr:write("gigstack-run: ", lerr, "\n"); return 4 end
+  end
+  if o.log_format then require("gigstack.log").format = o.log_format end
+  if o.dry_run then client.dry_run = true end
+  if o.once then require("gigstack.schedule").once = true end
+
   local main
   if o.script then
     local fn, lerr = loadfile(o.script ~= "-" and o.script or nil)
@@ -161,6 +187,7 @@ function M.main(argv)
     if signalled then return end
     signalled = ev.signal
     client.stopping = ev.signal
+    require("gigstack.schedule").stop_all()
     local grace = o.grace or 10
     io.stderr:write(string.format("gigstack-run: %s: starting no new requests; %d in flight, "
       .. "%g s to finish\n", ev.signal, (require("gigstack.core").stats()), grace))
@@ -195,12 +222,18 @@ function M.main(argv)
     if not ok_main then error(merr, 0) end
   end)
   for _, t in ipairs(tokens) do sched.off_signal(t) end
+  local report = require "gigstack.report"
+  if o.report then
+    local wok, werr = report.write(o.report)
+    if not wok then io.stderr:write("gigstack-run: cannot write report: ", tostring(werr), "\n") end
+  end
   if signalled then return signalled == "SIGINT" and 130 or 143 end
   if not ok then
     io.stderr:write("gigstack-run: ", tostring(rerr), "\n")
     return 1
   end
   if sched.failures > 0 then return 1 end
+  if (report.counts().failed or 0) > 0 then return 3 end
   return 0
 end
 

@@ -6,6 +6,7 @@ local gigstack = require "gigstack"
 local csv = require "gigstack.csv"
 local json = require "gigstack.json"
 local money = require "gigstack.money"
+local report = require "gigstack.report"
 
 local M = {}
 
@@ -83,6 +84,8 @@ function M.run(gs, sales, opts)
   for i, r in ipairs(results) do
     if r[1] then
       local p = r[2]
+      report.add{ item = sales[i].id, outcome = p.dry_run and "dry_run" or "done", payment = p.id,
+        invoice = p.invoice_id, total = p.total and tostring(p.total) or nil }
       summary.payments = summary.payments + 1
       if p.invoice_id or (type(p.invoice) == "table" and p.invoice.uuid) then
         summary.invoices = summary.invoices + 1
@@ -90,6 +93,7 @@ function M.run(gs, sales, opts)
       summary.total_cents = summary.total_cents + (money.cents(tostring(p.total)) or 0)
     else
       summary.failures[#summary.failures + 1] = { sale = sales[i].id, error = r[2] }
+      report.add{ item = sales[i].id, outcome = "failed", error = tostring(r[2]) }
     end
   end
   return summary

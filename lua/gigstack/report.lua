@@ -1,0 +1,61 @@
+--- The run's report: one entry per item a workflow handled, with its
+-- outcome ("done", "failed", "skipped", "dry_run"). gigstack-run
+-- --report FILE writes it as JSON or CSV (by extension) and exits 3 when
+-- an item failed.
+local json = require "gigstack.json"
+
+local M = { items = {} }
+
+--- report.add{item = "V-1", outcome = "done", detail = "...", ...}
+function M.add(entry)
+  if type(entry) ~= "table" or entry.item == nil or type(entry.outcome) ~= "string" then
+    error("report.add: needs {item = ..., outcome = ...}", 2)
+  end
+  M.items[#M.items + 1] = entry
+end
+
+function M.counts()
+  local c = {}
+  for _, e in ipairs(M.items) do c[e.outcome] = (c[e.outcome] or 0) + 1 end
+  return c
+end
+
+local function csv_field(v)
+  v = v == nil and "" or tostring(v)
+  if v:find('[,"\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+
+--- Write to path: .csv as CSV (columns: every key seen, item and
+-- outcome first), anything else as a JSON array.
+function M.write(path)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  if path:lower():match("%.csv$") then
+    local cols, seen = { "item", "outcome" }, { item = true, outcome = true }
+    for _, e in ipairs(M.items) do
+      local keys = {}
+      for k in pairs(e) do if not seen[k] then keys[#keys + 1] = k end end
+      table.sort(keys)
+      for _, k in ipairs(keys) do seen[k] = true; cols[#cols + 1] = k end
+    end
+    f:write(table.concat(cols, ","), "\n")
+    for _, e in ipairs(M.items) do
+      local row = {}
+      for i, k in ipairs(cols) do row[i] = csv_field(e[k]) end
+      f:write(table.concat(row, ","), "\n")
+    end
+  else
+    local rows = json.array()
+    for i, e in ipairs(M.items) do
+      local r = {}
+      for k, v in pairs(e) do r[k] = type(v) == "table" and tostring(v) or v end
+      rows[i] = r
+    end
+    f:write(assert(json.encode(rows)), "\n")
+  end
+  f:close()
+  return true
+end
+
+return M
