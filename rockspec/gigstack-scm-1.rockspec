@@ -10,6 +10,7 @@ dependencies = { "lua >= 5.4, < 5.5", "lua-cjson" }
 external_dependencies = {
   CURL = { library = "curl" },          -- Debian multiarch: header found by gcc
   LIBUV = { header = "uv.h", library = "uv" },
+  SQLITE = { header = "sqlite3.h", library = "sqlite3" },
 }
 test_dependencies = { "busted" }
 -- One Makefile builds the C module and the gigstack-run host.

@@ -2,7 +2,7 @@
 -- invoices.
 --   gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv
 --   GIGSTACK_API_KEY=... gigstack-run scripts/auto_invoice.lua sales.csv \
---       [--concurrency 8] [--retries 6] [--timeout 30]
+--       [--concurrency 8] [--retries 6] [--timeout 30] [--state journal.db]
 -- Exit code (gigstack-run): 0 all sales invoiced, 3 some failed (see
 -- --report FILE), 2 bad input.
 local gigstack = require "gigstack"
@@ -12,10 +12,14 @@ local client = require "gigstack.client"
 
 local args = { ... }
 local path, opts = nil, { concurrency = 8, retries = 6, timeout = 30 }
+local journal_path
 local i = 1
 while args[i] do
   local name = args[i]:match("^%-%-(%w+)$")
-  if name and opts[name] then
+  if name == "state" then      -- --state FILE: the journal (no repeats after a crash)
+    journal_path = args[i + 1]
+    i = i + 2
+  elseif name and opts[name] then
     opts[name] = tonumber(args[i + 1] or "")
     if not opts[name] then
       io.stderr:write("auto_invoice: --", name, " needs a number\n")
@@ -36,7 +40,8 @@ if not sales then
 end
 
 local gs = gigstack.new{ retries = opts.retries, timeout = opts.timeout }
-local s = auto_invoice.run(gs, sales, { concurrency = opts.concurrency })
+local journal = journal_path and require("gigstack.state").open(journal_path)
+local s = auto_invoice.run(gs, sales, { concurrency = opts.concurrency, journal = journal })
 
 print(string.format("sales read:          %d", s.sales))
 print(string.format("payments registered: %d", s.payments))

@@ -693,6 +693,8 @@ static int ctx_gc (lua_State *L) {
 
 /* ===== module ===== */
 
+int gs_journal_open (lua_State *L);   /* ljournal.c */
+
 static const luaL_Reg core_funcs[] = {
   {"request", l_request},
   {"cancel", l_cancel},
@@ -702,6 +704,7 @@ static const luaL_Reg core_funcs[] = {
   {"step", l_step},
   {"now", l_now},
   {"lock", l_lock},
+  {"journal", gs_journal_open},
   {"stats", l_stats},
   {"shutdown", l_shutdown},
   {NULL, NULL}

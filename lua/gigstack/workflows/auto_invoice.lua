@@ -74,11 +74,20 @@ function M.payment_body(sale)
 end
 
 --- Register every sale with at most opts.concurrency calls in flight.
+-- With opts.journal (gigstack.state) a sale done in an earlier run is
+-- skipped, and the idempotency key comes from the journal key.
 -- Returns a summary {sales, payments, invoices, failures = {{sale, error}}}.
 function M.run(gs, sales, opts)
   opts = opts or {}
   local results = gigstack.map(sales, opts.concurrency or 8, function(sale)
-    return gigstack.check(gs.payments:register(M.payment_body(sale)))
+    local body = M.payment_body(sale)
+    if not opts.journal then return gigstack.check(gs.payments:register(body)) end
+    return gigstack.check(opts.journal:once("auto_invoice:" .. sale.id, function(key)
+      body.idempotency_key = key
+      local p, err = gs.payments:register(body)
+      if not p then return nil, err end
+      return { id = p.id, invoice_id = p.invoice_id, total = p.total and tostring(p.total) }
+    end))
   end)
   local summary = { sales = #sales, payments = 0, invoices = 0, failures = {}, total_cents = 0 }
   for i, r in ipairs(results) do
