@@ -80,7 +80,10 @@ $(BUILD)/obj/main.o: src/main.c include/gigstack.h $(BUILD)/luadir | $(BUILD)/ob
 FORCE:
 
 demo: deps all
+	@echo "== auto-invoicing: 60 sales -> payments -> PUE invoices (embedded emulator)"
 	$(BUILD)/gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv
+	@echo "== split billing: 40 marketplace orders, settlement per vendor"
+	$(BUILD)/gigstack-run --mock scripts/split_billing.lua scripts/data/orders.csv
 
 test: deps all lint
 	@sh spec/run.sh

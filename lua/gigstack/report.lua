@@ -14,6 +14,11 @@ function M.add(entry)
   M.items[#M.items + 1] = entry
 end
 
+--- Forget every entry (a new batch in the same process).
+function M.reset()
+  M.items = {}
+end
+
 function M.counts()
   local c = {}
   for _, e in ipairs(M.items) do c[e.outcome] = (c[e.outcome] or 0) + 1 end
