@@ -53,6 +53,10 @@ struct gs_request_spec {
   struct gs_retry_policy retry;
   size_t max_response;          /* body cap in bytes; 0: engine default */
   const char *ca_file;          /* PEM CA bundle for TLS; NULL: system store */
+  int fresh_connect;            /* never on a reused connection: libcurl
+                                   silently resends on a reused connection
+                                   that died, which a non-idempotent request
+                                   must not risk */
 };
 
 /* Did the server possibly see the request? Drives which failures may

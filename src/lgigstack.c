@@ -270,6 +270,8 @@ static int l_request (lua_State *L) {
   }
   lua_getfield(L, 1, "ca_file");
   spec.ca_file = luaL_optstring(L, -1, NULL);
+  lua_getfield(L, 1, "fresh_connect");
+  spec.fresh_connect = lua_toboolean(L, -1);
   l = live_new(c, EV_RESPONSE);
   if (!l) return luaL_error(L, "out of memory");
   l->u.req = gs_engine_submit(c->engine, &spec, on_done, l);

@@ -55,7 +55,7 @@ function M.new(opts)
     connect_timeout = check_number(opts, "connect_timeout", 0) or 10,
     concurrency = check_number(opts, "concurrency", 1) or 16,
     validate = opts.validate ~= false,   -- check payloads before sending
-    retries = check_number(opts, "retries", 0) or 2,
+    retries = check_number(opts, "retries", 0) or 2,   -- an integer, checked below
     deadline = check_number(opts, "deadline", 0) or 120,
     backoff_base = check_number(opts, "backoff_base", 0.001),
     backoff_cap = check_number(opts, "backoff_cap", 0.001),
@@ -65,7 +65,9 @@ function M.new(opts)
     inflight = 0,
     slot_waiters = {},
   }, Client)
-  if c.retries > 31 then error("gigstack.new: retries must be at most 31", 2) end
+  if math.type(c.retries) ~= "integer" or c.retries > 31 then
+    error("gigstack.new: retries must be an integer from 0 to 31", 2)
+  end
   if opts.rate_limit ~= nil then
     local rl = opts.rate_limit
     if type(rl) ~= "table" or type(rl.per_second) ~= "number" or rl.per_second <= 0 then
@@ -92,21 +94,32 @@ local function take_token(c)
 end
 
 -- A task-aware semaphore: at most c.concurrency requests in flight.
+-- Returns a to-be-closed slot: leaving the scope (also by cancellation
+-- or error) gives it back, so no slot is ever lost.
+local function release(c)
+  c.inflight = c.inflight - 1
+  while #c.slot_waiters > 0 do
+    local co = table.remove(c.slot_waiters, 1)
+    if coroutine.status(co) == "suspended" then sched.wake(co); break end
+  end
+end
+
 local function acquire(c)
-  while c.inflight >= c.concurrency do
-    local task = sched.current()
-    if not task then break end      -- main thread: nothing to yield to
-    local co = coroutine.running()
-    c.slot_waiters[#c.slot_waiters + 1] = co
+  local co = coroutine.running()
+  while c.inflight >= c.concurrency and sched.current() do
+    local queued = false
+    for _, w in ipairs(c.slot_waiters) do if w == co then queued = true end end
+    if not queued then c.slot_waiters[#c.slot_waiters + 1] = co end
+    -- if this task is cancelled while it waits, take it off the queue
+    local _ <close> = setmetatable({}, { __close = function()
+      for i = #c.slot_waiters, 1, -1 do
+        if c.slot_waiters[i] == co then table.remove(c.slot_waiters, i) end
+      end
+    end })
     coroutine.yield()
   end
   c.inflight = c.inflight + 1
-end
-
-local function release(c)
-  c.inflight = c.inflight - 1
-  local co = table.remove(c.slot_waiters, 1)
-  if co then sched.wake(co) end
+  return setmetatable({}, { __close = function() release(c) end })
 end
 
 -- Error body shapes, newer `{message, error: "code"}` and older
@@ -123,6 +136,7 @@ local function api_error(status, body, resp, method, path)
     message = body.message or message
     details = details or body.details
   end
+  if message ~= nil and type(message) ~= "string" then message = json.encode(message) or tostring(message) end
   if not message then
     local text = resp.body or ""
     message = text ~= "" and text:sub(1, 200) or ("HTTP " .. status)
@@ -183,9 +197,8 @@ function Client:request(method, path, opts)
     end
     headers[name] = value
   end
-  acquire(self)
+  local _ <close> = acquire(self)
   if M.stopping then   -- the signal came while this call waited for a slot
-    release(self)
     return nil, errors.new{ kind = "cancelled", method = method, path = path,
       message = "not started: the runner is stopping (" .. M.stopping .. ")" }
   end
@@ -199,9 +212,9 @@ function Client:request(method, path, opts)
       backoff_cap = opts.backoff_cap or self.backoff_cap,
       max_retry_after = opts.max_retry_after or self.max_retry_after, max_response = self.max_response,
       ca_file = self.ca_file,
+      fresh_connect = not idempotent,   -- see gs_request_spec.fresh_connect
     }
   end)
-  release(self)
   if not ok then error(resp, 0) end
   return M.response(resp, err, method, path, key)
 end

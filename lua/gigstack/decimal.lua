@@ -63,14 +63,15 @@ end
 -- "overflow".
 function M.mul_div(a, b, d, mode)
   assert(d > 0, "divisor must be positive")
+  if a == math.mininteger or b == math.mininteger then return nil, "overflow" end
   local neg = (a < 0) ~= (b < 0)
   local p = limb_mul(limbs(math.abs(a)), limbs(math.abs(b)))
   local q, r
   if d <= MAX_DIV then
     q, r = limb_divmod(p, d)
   else
-    local d1 = 1000000
-    if d % d1 ~= 0 or d // d1 > MAX_DIV then error("unsupported divisor " .. d) end
+    local d1 = 1000000000
+    if d % d1 ~= 0 or d // d1 > MAX_DIV then error("decimal: unsupported divisor " .. d, 2) end
     local q1, r1 = limb_divmod(p, d1)
     local r2
     q, r2 = limb_divmod(q1, d // d1)
@@ -85,6 +86,16 @@ end
 local POW10 = { [0] = 1 }
 for i = 1, 18 do POW10[i] = POW10[i - 1] * 10 end
 M.POW10 = POW10
+
+-- coef * 10^k, or an error instead of a silent wrap-around.
+local function scale_up(coef, k)
+  if k > 18 then error("decimal: more than 18 decimal places", 3) end
+  local f = POW10[k]
+  if coef ~= 0 and (coef == math.mininteger or math.abs(coef) > math.maxinteger // f) then
+    error("decimal: value out of range", 3)
+  end
+  return coef * f
+end
 
 local function new(coef, scale)
   return setmetatable({ coef = coef, scale = scale }, Decimal)
@@ -134,9 +145,9 @@ local function align(a, b)
   a, b = coerce(a), coerce(b)
   if a.scale == b.scale then return a.coef, b.coef, a.scale end
   if a.scale < b.scale then
-    return a.coef * POW10[b.scale - a.scale], b.coef, b.scale
+    return scale_up(a.coef, b.scale - a.scale), b.coef, b.scale
   end
-  return a.coef, b.coef * POW10[a.scale - b.scale], a.scale
+  return a.coef, scale_up(b.coef, a.scale - b.scale), a.scale
 end
 
 function Decimal.__add(a, b)
@@ -170,7 +181,7 @@ end
 
 --- Round half-up to exactly `places` decimals.
 function Decimal:round(places)
-  if self.scale <= places then return new(self.coef * POW10[places - self.scale], places) end
+  if self.scale <= places then return new(scale_up(self.coef, places - self.scale), places) end
   return new(M.mul_div(self.coef, 1, POW10[self.scale - places], "half_up"), places)
 end
 
@@ -193,8 +204,10 @@ function Decimal:mul_to(other, places, mode)
   local scale = self.scale + other.scale
   local v
   if places >= scale then
-    v = self.coef * other.coef * POW10[places - scale]
+    v = M.mul_div(self.coef, other.coef, 1, "down")
+    v = v and scale_up(v, places - scale)
   else
+    if scale - places > 18 then error("decimal: more than 18 decimal places", 2) end
     v = M.mul_div(self.coef, other.coef, POW10[scale - places], mode)
   end
   if not v then error("decimal: product out of range", 2) end
@@ -209,8 +222,10 @@ function Decimal:mul(other, places)
   places = places or scale
   local v
   if places >= scale then
-    v = M.mul_div(self.coef, other.coef * POW10[places - scale], 1, "half_up")
+    v = M.mul_div(self.coef, other.coef, 1, "half_up")
+    v = v and scale_up(v, places - scale)
   else
+    if scale - places > 18 then error("decimal: more than 18 decimal places", 2) end
     v = M.mul_div(self.coef, other.coef, POW10[scale - places], "half_up")
   end
   if not v then error("decimal: product out of range", 2) end
@@ -224,9 +239,19 @@ function Decimal:div(other, places)
   -- self.coef * 10^(places + other.scale - self.scale) / other.coef
   local shift = places + other.scale - self.scale
   local num, den = self.coef, other.coef
-  if shift >= 0 then num = num * POW10[shift] else den = den * POW10[-shift] end
   local neg = (num < 0) ~= (den < 0)
-  local v = M.mul_div(math.abs(num), 1, math.abs(den), "half_up")
+  num, den = math.abs(num), math.abs(den)
+  local v
+  if shift >= 0 then
+    if shift > 18 then error("decimal: more than 18 decimal places", 2) end
+    if den > MAX_DIV then error("decimal: divisor has too many digits", 2) end
+    v = M.mul_div(num, POW10[shift], den, "half_up")
+  else
+    den = scale_up(den, -shift)
+    if den > MAX_DIV then error("decimal: divisor has too many digits", 2) end
+    v = M.mul_div(num, 1, den, "half_up")
+  end
+  if not v then error("decimal: quotient out of range", 2) end
   return new(neg and -v or v, places)
 end
 

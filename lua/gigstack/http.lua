@@ -88,7 +88,7 @@ function M.start(spec)
     deadline = spec.deadline, retries = spec.retries or 0, idempotent = spec.idempotent,
     backoff_base = spec.backoff_base, backoff_cap = spec.backoff_cap,
     max_retry_after = spec.max_retry_after, max_response = spec.max_response,
-    ca_file = spec.ca_file,
+    ca_file = spec.ca_file, fresh_connect = spec.fresh_connect,
   }
   if not token then
     return nil, errors.new{ kind = "invalid", message = why }

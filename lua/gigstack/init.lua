@@ -90,6 +90,12 @@ function M.every(expr, fn, opts)
   return require("gigstack.schedule").every(expr, fn, opts)
 end
 
+--- gigstack.on("payment.succeeded", fn, {port, secret, journal}) ->
+-- listener {url, secret, close}: see gigstack.webhooks.
+function M.on(kind, fn, opts)
+  return require("gigstack.webhooks").on(kind, fn, opts)
+end
+
 M.is_error = errors.is
 
 --- Raise err (an error value) when v is nil: `local p = gigstack.check(gs.payments:get(id))`.

@@ -12,7 +12,9 @@ local M = {}
 function M.scaled(v, places)
   local d, err = decimal.parse(v)
   if not d then return nil, err end
-  return d:units(places)
+  local ok, units = pcall(d.units, d, places)
+  if not ok then return nil, "is out of range" end
+  return units
 end
 
 --- Amount in cents from a number or decimal string.
@@ -20,18 +22,12 @@ function M.cents(v)
   return M.scaled(v, 2)
 end
 
---- Integer division rounding half-up (away from zero).
+--- Integer division rounding half-up (away from zero), exact for any
+-- signs.
 function M.div_round(a, b)
-  local q, r = a // b, a % b
-  if a < 0 ~= (b < 0) and r ~= 0 then
-    -- floor division went below; work on magnitudes instead
-    local qa = math.abs(a) // math.abs(b)
-    local ra = math.abs(a) % math.abs(b)
-    if 2 * ra >= math.abs(b) then qa = qa + 1 end
-    return -qa
-  end
-  if 2 * r >= math.abs(b) then q = q + 1 end
-  return q
+  local neg = (a < 0) ~= (b < 0)
+  local q = decimal.mul_div(math.abs(a), 1, math.abs(b), "half_up")
+  return neg and -q or q
 end
 
 --- "1160.50" from 116050.

@@ -58,6 +58,7 @@ M.OPERATIONS = {
   { "egress", "create", "create", "POST", "/invoices/egress", validator = "invoice" },
   { "complements", "list", "list", "GET", "/invoices/payment" },
   { "complements", "get", "get", "GET", "/invoices/payment/{}" },
+  { "complements", "create", "create", "POST", "/invoices/payment", idempotent = true },
   { "drafts", "list", "list", "GET", "/invoices/draft" },
   { "drafts", "stamp", "action", "POST", "/invoices/draft/{}/stamp" },
 
@@ -116,6 +117,19 @@ M.OPERATIONS = {
   { "ping", "delete", "call", "DELETE", "/ping" },
 }
 
+-- Keys of the options table every method takes last.
+local OPTION_KEYS = { team = true, timeout = true, deadline = true, retries = true, validate = true,
+  idempotency_key = true, headers = true }
+
+--- Is t an options table (for actions whose body is optional)?
+function M.only_options(t)
+  if type(t) ~= "table" or next(t) == nil then return false end
+  for k in pairs(t) do
+    if not OPTION_KEYS[k] then return false end
+  end
+  return true
+end
+
 local VALIDATORS = {
   client = function(body, creating) return validate.client(body, { creating = creating }) end,
   invoice = function(body) return validate.invoice(body) end,
@@ -145,7 +159,8 @@ end
 local function split_team(params)
   local query, team = {}, nil
   for k, v in pairs(params or {}) do
-    if k == "team" then team = v else query[k] = v end
+    if k == "team" then team = v
+    elseif not OPTION_KEYS[k] then query[k] = v end
   end
   return query, team
 end
@@ -172,7 +187,8 @@ local function build(client, op)
     end
     if op.idempotent then body = with_key(body, opts) end
     return client:call(method, fill(path, ids, where), { body = body, team = opts.team,
-      timeout = opts.timeout, deadline = opts.deadline, retries = opts.retries, headers = opts.headers })
+      timeout = opts.timeout, deadline = opts.deadline, retries = opts.retries, headers = opts.headers,
+      idempotency_key = opts.idempotency_key })
   end
   if kind == "list" then
     local function list(params)
@@ -219,7 +235,9 @@ local function build(client, op)
   else -- action: ids, then an optional body, then options
     return function(_, ...)
       local args = { ... }
-      return send(args, args[slots + 1], args[slots + 2])
+      local body, opts = args[slots + 1], args[slots + 2]
+      if opts == nil and M.only_options(body) then body, opts = nil, body end
+      return send(args, body, opts)
     end
   end
 end

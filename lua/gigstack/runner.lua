@@ -188,6 +188,7 @@ function M.main(argv)
     signalled = ev.signal
     client.stopping = ev.signal
     require("gigstack.schedule").stop_all()
+    require("gigstack.webhooks").stop()
     local grace = o.grace or 10
     io.stderr:write(string.format("gigstack-run: %s: starting no new requests; %d in flight, "
       .. "%g s to finish\n", ev.signal, (require("gigstack.core").stats()), grace))

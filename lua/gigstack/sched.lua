@@ -30,6 +30,7 @@ end
 
 local function finish(task, ok, ...)
   task.done = true
+  if task.parent then task.parent.children[task] = nil end   -- no growth over long runs
   if not task.daemon then live_tasks = live_tasks - 1 end
   if ok then
     task.results = table.pack(...)
@@ -96,7 +97,10 @@ function M.spawn(fn, ...)
   local co = coroutine.create(fn)
   local task = { co = co, done = false, joiners = {}, children = {} }
   local parent = tasks[coroutine.running()]
-  if parent then parent.children[task] = true end
+  if parent then
+    parent.children[task] = true
+    task.parent = parent
+  end
   live_tasks = live_tasks + 1
   function task.daemon_set()
     if not task.daemon and not task.done then
@@ -150,7 +154,10 @@ function M.await(token)
   waiting[token] = co
   local task = tasks[co]
   task.token = token
-  local ev = coroutine.yield()
+  -- a stray wake-up (a join or a semaphore that no longer applies) must
+  -- not pass for this token's event
+  local ev
+  repeat ev = coroutine.yield() until type(ev) == "table" and ev.token == token
   task.token = nil
   return ev
 end
@@ -169,6 +176,7 @@ function M.cancel(task, reason)
   if coroutine.status(task.co) == "suspended" then coroutine.close(task.co) end
   task.silent = true
   task.done = true
+  if task.parent then task.parent.children[task] = nil end
   if not task.daemon then live_tasks = live_tasks - 1 end
   task.err = reason
   task.traceback = tostring(reason)
@@ -198,6 +206,11 @@ function M.within(seconds, on_timeout, fn, ...)
     slot.co = co
     child.joiners[#child.joiners + 1] = co
     while not child.done and slot.event == nil do coroutine.yield() end
+    -- neither the timer nor the child may wake this task again
+    slot.co = nil
+    for i = #child.joiners, 1, -1 do
+      if child.joiners[i] == co then table.remove(child.joiners, i) end
+    end
   end
   if not child.done then
     local err = on_timeout()

@@ -20,6 +20,7 @@ local EXAMPLES = {
   ["payments:register"] = [[{ client = { search = { on_key = "tax_id", on_value = "CAMA911215CJ0", auto_create = true }, … }, items = { … }, automation_type = "pue_invoice", payment_form = "03" }, { idempotency_key = "sale-1" }]],
   ["payments:mark_paid"] = [["payment_…", { payment_form = "03" }]],
   ["payments:refund"] = [["payment_…", { amount = 100, reason = "devolución" }]],
+  ["complements:create"] = [[{ invoice_id = "<PPD invoice uuid>", amount = 580, payment_form = "03" }]],
   ["receipts:create"] = [[{ client = { id = "client_…" }, items = { … } }]],
   ["receipts:update"] = [["receipt_…", { items = { … } }]],
   ["receipts:stamp"] = [["receipt_…", { fiscal_information = { legal_name = "…", tax_id = "…", tax_system = "612", zip = "03100" } }]],

@@ -45,11 +45,17 @@ function M.line(c, item, path, price_cents)
   local price = decimal.from_units(price_cents, 2)
   if #inclusive > 0 then
     -- the price includes these taxes: back to the pre-tax unit price
-    price = tax.unit_price_from_gross(price, inclusive, 6)
+    local ok, gross = pcall(tax.unit_price_from_gross, price, inclusive, 6)
+    if not ok then c:add(path .. ".unit_price", "is out of range"); return nil end
+    price = gross
   end
   local discount = c:amount(item, "discount", path .. ".discount")
-  local line = tax.line{ quantity = qty, unit_price = price, taxes = specs, decimals = 2,
-    discount = discount and decimal.from_units(discount, 2) }
+  local ok, line = pcall(tax.line, { quantity = qty, unit_price = price, taxes = specs, decimals = 2,
+    discount = discount and decimal.from_units(discount, 2) })
+  if not ok then
+    c:add(path .. ".unit_price", "quantity × unit_price is out of range")
+    return nil
+  end
   if line.descuento > line.importe then
     c:add(path .. ".discount", "must not exceed quantity × unit_price")
     return nil

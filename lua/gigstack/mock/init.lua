@@ -47,6 +47,8 @@ function M.new(opts)
     latency = opts.latency,            -- {min, max} in seconds
     faults = injector,
     requests = 0,
+    delivery_attempts = opts.delivery_attempts or 5,
+    delivery_backoff = opts.delivery_backoff or 0.5,
   }, Emulator)
   local function route(method, pattern, handler, flags)
     e.routes[#e.routes + 1] = { method = method, pattern = pattern, handler = handler,
@@ -82,8 +84,41 @@ end
 function Ctx:event(kind, object)
   local st = self.store
   local snapshot = json.decode(assert(json.encode(object)))
-  st:insert(self.team, "events", { id = st:id("evt"), type = kind, created = st:now() * 1000,
-    livemode = false, team = self.team, data = { object = snapshot } })
+  local ev = { id = st:id("evt"), type = kind, created = st:now() * 1000,
+    livemode = false, team = self.team, data = { object = snapshot }, deliveries = json.array() }
+  st:insert(self.team, "events", ev)
+  if self.deliver then self.deliver(ev) end
+end
+
+--- POST an event to every active webhook of its team that wants it,
+-- retrying with backoff (0.5, 1, 2, 4 s) until a 2xx, 5 attempts.
+local function deliver(e, ev)
+  local coll = e.store:coll(ev.team, "webhooks")
+  for _, id in ipairs(coll.order) do
+    local w = coll.items[id]
+    local wants = w and w.status == "active"
+    if wants and #w.events > 0 then
+      wants = false
+      for _, name in ipairs(w.events) do if name == ev.type then wants = true end end
+    end
+    if wants then
+      local body = assert(json.encode({ id = ev.id, type = ev.type, event = ev.type, created = ev.created,
+        livemode = false, data = ev.data }))
+      local task = sched.spawn(function()
+        for attempt = 1, e.delivery_attempts do
+          local r = http.request{ method = "POST", url = w.url, body = body, timeout = 5,
+            headers = { ["Content-Type"] = "application/json", ["User-Agent"] = "gigstack-mock-webhooks",
+              ["X-Gigstack-Event-Id"] = ev.id } }
+          local ok = r and r.status >= 200 and r.status < 300
+          ev.deliveries[#ev.deliveries + 1] = { webhook = w.id, attempt = attempt,
+            status = r and r.status or 0, ok = ok }
+          if ok then return end
+          if attempt < e.delivery_attempts then sched.sleep(e.delivery_backoff * 2 ^ (attempt - 1)) end
+        end
+      end)
+      task.daemon_set()
+    end
+  end
 end
 
 --- Act on another team (older docs: `team` in the payment body); the
@@ -172,7 +207,8 @@ function Emulator:handle(req)
     end
     local team = M.resolve_team(self.store, own, req.query.team)
     local ctx = setmetatable({ req = req, query = req.query, store = self.store,
-      team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1") }, Ctx)
+      team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
+      deliver = function(ev) deliver(self, ev) end }, Ctx)
     return route.handler(ctx, table.unpack(caps, 1, caps.n))
   end)
   if ok then return status, payload, ctype end
@@ -208,8 +244,10 @@ function Emulator:stats()
     end
     for _, inv in pairs(colls.invoices and colls.invoices.items or {}) do
       st.invoices = st.invoices + 1
-      if paid[inv.payment_id] then st.duplicate_invoices = st.duplicate_invoices + 1 end
-      paid[inv.payment_id] = true
+      if inv.payment_id then
+        if paid[inv.payment_id] then st.duplicate_invoices = st.duplicate_invoices + 1 end
+        paid[inv.payment_id] = true
+      end
     end
   end
   return st

@@ -55,6 +55,9 @@ end
 -- invoice: parcialidad number, saldo anterior / pagado / insoluto.
 function M.complement(ctx, inv, amount, form, payment_id)
   local before = cents(inv.last_balance)
+  if inv.status ~= "valid" then
+    wire.fail(409, "business_rule_violation", "invoice " .. inv.uuid .. " is " .. inv.status)
+  end
   if inv.payment_method ~= "PPD" then
     wire.fail(409, "business_rule_violation", "invoice " .. inv.uuid .. " is PUE: it takes no payment complement")
   end
@@ -260,6 +263,28 @@ function M.routes(route)
   end)
   route("GET", "^/invoices/egress/([^/]+)$", function(ctx, uuid) return 200, wire.object(find(ctx, uuid, "egress")) end)
   route("GET", "^/invoices/payment$", function(ctx) return 200, ctx:list("complements", list_filter(ctx)) end)
+  route("POST", "^/invoices/payment$", function(ctx)
+    local body = ctx:body()
+    local c = check.new()
+    local uuid = c:string(body, "invoice_id", "invoice_id", true)
+    local amount = c:amount(body, "amount", "amount", true)
+    local form = c:one_of(body, "payment_form", "payment_form", check.PAYMENT_FORMS)
+    if not form then c:add("payment_form", "is required (how the money arrived)") end
+    if form == "99" then c:add("payment_form", "99 (por definir) is not a way money arrived") end
+    c:done()
+    local key = body.idempotency_key
+    local seen = key and ctx.store:coll(ctx.team, "complement_keys").items[key]
+    if seen then
+      return 200, wire.object(find(ctx, seen.uuid, "complements"), "Complement already issued (idempotent replay)")
+    end
+    local inv = find(ctx, uuid, "invoices")
+    if inv.status ~= "valid" then
+      wire.fail(409, "business_rule_violation", "invoice " .. uuid .. " is " .. inv.status)
+    end
+    local rep = M.complement(ctx, inv, amount, form, body.payment_id)
+    if key then ctx.store:insert(ctx.team, "complement_keys", { id = key, uuid = rep.uuid }) end
+    return 200, wire.object(rep, "Payment complement issued")
+  end)
   route("GET", "^/invoices/payment/([^/]+)$", function(ctx, uuid)
     return 200, wire.object(find(ctx, uuid, "complements"))
   end)
@@ -317,6 +342,13 @@ function M.routes(route)
       "invoice " .. uuid .. " is already cancelled") end
     if inv.invoice_type == "I" and (inv.payment_complements or 0) > 0 then
       wire.fail(409, "business_rule_violation", "cancel the payment complements of " .. uuid .. " first")
+    end
+    if inv.invoice_type == "P" then   -- the parent PPD invoice owes that amount again
+      local parent = ctx.store:get(ctx.team, "invoices", tostring(inv.related_invoice))
+      if parent then
+        parent.payment_complements = math.max(0, (parent.payment_complements or 1) - 1)
+        parent.last_balance = money.json(cents(parent.last_balance) + cents(inv.payment.paid))
+      end
     end
     inv.status = "cancelled"
     inv.cancellation_status = "accepted"

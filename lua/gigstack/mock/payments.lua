@@ -142,6 +142,10 @@ local function newer(ctx, paid)
   end
   payment.short_url = "https://pay.gigstack.io/p/" .. payment.id:sub(9, 16)
   amounts.totals(payment, lines, currency)
+  if automation == "ppd_invoice_and_complement" and cents_of(payment.total) <= 0 then
+    wire.fail(400, "validation_failed", "items: a PPD invoice needs a total above 0",
+      { { field = "items", message = "a PPD invoice needs a total above 0" } })
+  end
   st:insert(ctx.team, "payments", payment)
   if key then st:insert(ctx.team, "idempotency", { id = key, payment_id = payment.id }) end
   ctx:event("payment.created", payment)
@@ -310,8 +314,8 @@ local function mark_paid(ctx, id)
   local p = find(ctx, id)
   local body = ctx.req.body ~= "" and ctx:body() or {}
   if p.status == "succeeded" then wire.fail(409, "resource_conflict", "payment " .. id .. " is already paid") end
-  if p.status == "cancelled" or p.status == "canceled" then
-    wire.fail(409, "business_rule_violation", "payment " .. id .. " is cancelled")
+  if p.status ~= "requires_payment_method" and p.status ~= "pending" then
+    wire.fail(409, "business_rule_violation", "payment " .. id .. " is " .. p.status .. " and cannot be paid")
   end
   local c = check.new()
   local form = c:one_of(body, "payment_form", "payment_form", check.PAYMENT_FORMS, p.payment_form)
@@ -319,13 +323,13 @@ local function mark_paid(ctx, id)
   if form == "99" then c:add("payment_form", "99 (por definir) is not a way money was paid") end
   c:done()
   p.payment_form = form
+  automate(ctx, p, "paid")         -- may fail: the payment changes only after it worked
   p.status = "succeeded"
   p.internalStatus = p.amount and "succeeded" or nil
   local now = ctx.store:now()
   if type(body.date) == "number" then now = body.date > 1e11 and body.date // 1000 or body.date end
   p.succeeded_at = now
   if p.amount then p.succeededTimestamp = now * 1000 end
-  automate(ctx, p, "paid")
   ctx:event("payment.succeeded", p)
   return 200, wire.object(p, "Payment marked as paid")
 end

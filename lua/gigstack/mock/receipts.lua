@@ -71,7 +71,8 @@ function M.routes(route)
     local body = ctx:body()
     local key = body.idempotency_key
     local seen = key and ctx.store:coll(ctx.team, "receipt_keys").items[key]
-    if seen then return 200, wire.object(find(ctx, seen.receipt_id), "Receipt already created (idempotent replay)") end
+    local original = seen and ctx.store:get(ctx.team, "receipts", seen.receipt_id)
+    if original then return 200, wire.object(original, "Receipt already created (idempotent replay)") end
     local r = M.create(ctx, from_body(ctx, body, true))
     if key then ctx.store:insert(ctx.team, "receipt_keys", { id = key, receipt_id = r.id }) end
     return 200, wire.object(r, "Receipt created successfully")

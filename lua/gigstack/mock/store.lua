@@ -121,10 +121,26 @@ function Store:coll(team, name)
   return c
 end
 
+-- Snapshots saved by older versions have no `pos`: rebuild it.
+local function positions(c)
+  if not c.pos then
+    c.pos = {}
+    for i, id in ipairs(c.order) do c.pos[id] = c.pos[id] or i end
+  end
+  return c.pos
+end
+
+-- Collections keep an append-only `order` of ids and each id's position
+-- (`pos`), also after a removal: a page cursor stays valid when its item
+-- is deleted or stops matching a filter.
 function Store:insert(team, name, obj)
   local c = self:coll(team, name)
+  local pos = positions(c)
+  if not pos[obj.id] then
+    c.order[#c.order + 1] = obj.id
+    pos[obj.id] = #c.order
+  end
   c.items[obj.id] = obj
-  c.order[#c.order + 1] = obj.id
   return obj
 end
 
@@ -136,35 +152,38 @@ function Store:remove(team, name, id)
   local c = self:coll(team, name)
   if not c.items[id] then return false end
   c.items[id] = nil
-  for i, v in ipairs(c.order) do
-    if v == id then table.remove(c.order, i); break end
-  end
   return true
 end
 
+
 --- Matching objects newest first (or oldest first with asc), then a
--- page after the cursor. Returns items, has_more, next, total.
+-- page after the cursor. Returns items, has_more, next, total; nil for
+-- a cursor this collection never had.
 function Store:page(team, name, opts)
   local c = self:coll(team, name)
-  local all = {}
   local first, last, step = #c.order, 1, -1
   if opts.asc then first, last, step = 1, #c.order, 1 end
-  for i = first, last, step do
-    local obj = c.items[c.order[i]]
-    if obj and (not opts.filter or opts.filter(obj)) then all[#all + 1] = obj end
-  end
-  local start = 1
+  local pos = positions(c)
   if opts.after then
-    start = nil
-    for i, obj in ipairs(all) do
-      if obj.id == opts.after then start = i + 1; break end
-    end
-    if not start then return nil end
+    local at = pos[opts.after]
+    if not at then return nil end
+    first = at + step
+  end
+  local total = 0
+  for _, obj in pairs(c.items) do
+    if not opts.filter or opts.filter(obj) then total = total + 1 end
   end
   local items = json.array()
-  for i = start, math.min(#all, start + opts.limit - 1) do items[#items + 1] = all[i] end
-  local has_more = start + opts.limit - 1 < #all
-  return items, has_more, has_more and items[#items].id or nil, #all
+  local has_more = false
+  for i = first, last, step do
+    local id = c.order[i]
+    local obj = c.items[id]
+    if obj and pos[id] == i and (not opts.filter or opts.filter(obj)) then
+      if #items == opts.limit then has_more = true; break end
+      items[#items + 1] = obj
+    end
+  end
+  return items, has_more, has_more and items[#items].id or nil, total
 end
 
 return M

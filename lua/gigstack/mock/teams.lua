@@ -128,7 +128,8 @@ function M.routes(route)
     local uid = c:string(body, "id", "id", true)
     local role = c:one_of(body, "role", "role", { "admin", "editor", "viewer", "member" }, "member")
     c:done()
-    if not ctx.store:get("_users", "users", uid) then wire.fail(404, "resource_not_found",
+    local account = "_users:" .. tostring(ctx.store.teams[ctx.key_team].billing_account)
+    if not ctx.store:get(account, "users", uid) then wire.fail(404, "resource_not_found",
       "user " .. uid .. " not found") end
     t.members = t.members or json.array()
     for _, m in ipairs(t.members) do

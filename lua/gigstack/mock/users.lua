@@ -4,16 +4,20 @@ local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
 
 local M = {}
-local SCOPE = "_users"
+
+-- Users belong to the billing account of the key's team.
+local function scope(ctx)
+  return "_users:" .. tostring(ctx.store.teams[ctx.key_team].billing_account)
+end
 
 local function find(ctx, id)
-  local u = ctx.store:get(SCOPE, "users", id)
+  local u = ctx.store:get(scope(ctx), "users", id)
   if not u then wire.fail(404, "resource_not_found", "user " .. id .. " not found") end
   return u
 end
 
 local function by_email(ctx, email)
-  local coll = ctx.store:coll(SCOPE, "users")
+  local coll = ctx.store:coll(scope(ctx), "users")
   for _, id in ipairs(coll.order) do
     local u = coll.items[id]
     if u and u.email == email then return u end
@@ -47,7 +51,7 @@ function M.routes(route)
   end)
   route("GET", "^/users$", function(ctx)
     local saved = ctx.team
-    ctx.team = SCOPE
+    ctx.team = scope(ctx)
     local env = ctx:list("users")
     ctx.team = saved
     return 200, env
@@ -62,7 +66,7 @@ function M.routes(route)
     u.id = ctx.store:id("user")
     u.object = "user"
     u.created_at = ctx.store:now()
-    ctx.store:insert(SCOPE, "users", u)
+    ctx.store:insert(scope(ctx), "users", u)
     if body.auto_join == true then
       local t = ctx.store.teams[ctx.team]
       t.members = t.members or {}

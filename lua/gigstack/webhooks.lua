@@ -1,0 +1,81 @@
+--- Webhook listener: gigstack.on("payment.succeeded", fn) starts (once)
+-- an HTTP listener on the engine's server. A request must carry the
+-- secret (in the path, /hooks/<secret>, or an X-Webhook-Secret header);
+-- without it: 401. Valid events get 200 at once and are processed after,
+-- deduplicated by event id (in memory, and in the journal when given).
+local http = require "gigstack.http"
+local json = require "gigstack.json"
+local sched = require "gigstack.sched"
+local log = require "gigstack.log"
+local resources = require "gigstack.resources"
+
+local M = { handlers = {}, listener = nil }
+
+local function dispatch(l, ev)
+  local id = ev.id
+  if id and l.seen[id] then l.duplicates = l.duplicates + 1; return end
+  if id and l.journal and l.journal.db:get("webhook:" .. id) then l.duplicates = l.duplicates + 1; return end
+  if id then l.seen[id] = true end
+  local kind = ev.type or ev.event
+  local list = {}
+  for _, h in ipairs(M.handlers[kind] or {}) do list[#list + 1] = h end
+  for _, h in ipairs(M.handlers["*"] or {}) do list[#list + 1] = h end
+  for _, h in ipairs(list) do
+    local ok, err = xpcall(h, debug.traceback, ev)
+    if not ok then log.event("webhook.handler_failed", { event = kind, id = id, error = tostring(err) }, "error") end
+  end
+  l.processed = l.processed + 1
+  if id and l.journal then l.journal.db:done("webhook:" .. id, kind or "") end
+end
+
+--- Start the listener. opts: host (127.0.0.1), port (0 = any), secret
+-- (random if absent), journal (gigstack.state, for dedupe across runs).
+function M.listen(opts)
+  if M.listener then return M.listener end
+  opts = opts or {}
+  local l = { secret = opts.secret or resources.uuid4():gsub("-", ""), seen = {}, processed = 0,
+    duplicates = 0, rejected = 0, journal = opts.journal }
+  local server, err = http.listen{ host = opts.host or "127.0.0.1", port = opts.port or 0,
+    handler = function(req)
+      local given = req.path:match("^/hooks/([%w]+)$") or req.headers["x-webhook-secret"]
+      if req.method ~= "POST" then return 405, {}, "" end
+      if given ~= l.secret then
+        l.rejected = l.rejected + 1
+        return 401, { ["Content-Type"] = "application/json" }, '{"error":"unauthorized"}'
+      end
+      local ev = json.decode(req.body)
+      if type(ev) ~= "table" then return 400, {}, "" end
+      req:respond(200, { ["Content-Type"] = "application/json" }, '{"received":true}')
+      dispatch(l, ev)    -- after the answer: gigstack gets its 2xx at once
+    end }
+  if not server then error("gigstack.on: " .. err, 3) end
+  l.server = server
+  l.url = server.url .. "/hooks/" .. l.secret
+  -- a task that keeps gigstack-run alive while the listener is open
+  l.keeper = sched.spawn(function() while not l.closed do sched.sleep(0.2) end end)
+  function l.close()
+    if l.closed then return end
+    l.closed = true
+    server.close()
+    M.listener = nil
+  end
+  M.listener = l
+  return l
+end
+
+--- Register fn for an event type ("*" for every event); starts the
+-- listener if needed and returns it (its url goes to gs.webhooks:create).
+function M.on(kind, fn, opts)
+  if type(kind) ~= "string" or kind == "" then error("gigstack.on: event type must be a string", 2) end
+  if type(fn) ~= "function" then error("gigstack.on: fn must be a function", 2) end
+  M.handlers[kind] = M.handlers[kind] or {}
+  table.insert(M.handlers[kind], fn)
+  return M.listen(opts)
+end
+
+function M.stop()
+  if M.listener then M.listener.close() end
+  M.handlers = {}
+end
+
+return M
