@@ -108,7 +108,31 @@ function M.run(gs, sales, opts)
   return summary
 end
 
+--- Sales from a .csv (one item per row, see COLUMNS) or a .json file:
+-- [{id, customer = {legal_name, tax_id, tax_system, zip, email},
+--   payment_form, items = [{description, product_key, unit_key, quantity,
+--   unit_price, iva_rate}]}]. JSON sales are flattened to rows so both
+-- go through the same checks.
 function M.read_sales(path)
+  if path:lower():match("%.json$") then
+    local f, ferr = io.open(path, "rb")
+    if not f then return nil, { ferr } end
+    local data, jerr = json.decode(f:read("a"))
+    f:close()
+    if type(data) ~= "table" then return nil, { path .. ": not a JSON array of sales: " .. tostring(jerr) } end
+    local rows = {}
+    for i, sale in ipairs(data) do
+      local c = type(sale.customer) == "table" and sale.customer or {}
+      for _, it in ipairs(type(sale.items) == "table" and sale.items or {}) do
+        rows[#rows + 1] = { _line = i, sale_id = tostring(sale.id or ""), customer_name = c.legal_name,
+          rfc = c.tax_id, tax_system = c.tax_system, zip = c.zip, email = c.email or "",
+          description = it.description, product_key = it.product_key, unit_key = it.unit_key,
+          quantity = tostring(it.quantity or 1), unit_price = tostring(it.unit_price),
+          iva_rate = tostring(it.iva_rate or "0.16"), payment_form = sale.payment_form }
+      end
+    end
+    return M.sales_from_rows(rows)
+  end
   local rows, err = csv.read(path)
   if not rows then return nil, { path .. ": " .. err } end
   return M.sales_from_rows(rows)

@@ -26,4 +26,24 @@ function M.for_payment(gs, payment, opts)
     { team = opts.team, idempotency_key = "complement:" .. tostring(payment.id) }))
 end
 
+--- Issue every complement still owed: succeeded payments naming a PPD
+-- invoice (metadata.invoice_id) that no complement covers yet. Returns
+-- the number issued and the failures.
+function M.sweep(gs, opts)
+  opts = opts or {}
+  local covered = {}
+  for rep in gs.complements:each{ limit = 100, team = opts.team } do
+    if rep.payment_id then covered[rep.payment_id] = true end
+  end
+  local issued, failures = 0, {}
+  for p in gs.payments:each{ limit = 100, status = "succeeded", team = opts.team } do
+    if not covered[p.id] and type(p.metadata) == "table" and p.metadata.invoice_id then
+      local ok, rep = pcall(M.for_payment, gs, p, opts)
+      if ok and rep then issued = issued + 1
+      elseif not ok then failures[#failures + 1] = { payment = p.id, error = rep } end
+    end
+  end
+  return issued, failures
+end
+
 return M
