@@ -3,6 +3,7 @@
 --   gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv
 --   GIGSTACK_API_KEY=... gigstack-run scripts/auto_invoice.lua sales.csv \
 --       [--concurrency 8] [--retries 6] [--timeout 30] [--state journal.db]
+--   gigstack-run scripts/auto_invoice.lua --from-payments   (succeeded payments without invoice)
 -- Exit code (gigstack-run): 0 all sales invoiced, 3 some failed (see
 -- --report FILE), 2 bad input.
 local gigstack = require "gigstack"
@@ -19,6 +20,11 @@ while args[i] do
   if name == "state" then      -- --state FILE: the journal (no repeats after a crash)
     journal_path = args[i + 1]
     i = i + 2
+  elseif args[i] == "--from-payments" then   -- invoice succeeded payments that have none
+    local s = auto_invoice.from_payments(gigstack.new{ retries = opts.retries }, { concurrency = opts.concurrency })
+    print(string.format("payments invoiced: %d, already invoiced: %d, failures: %d", s.invoiced, s.skipped,
+      #s.failures))
+    return
   elseif name and opts[name] then
     opts[name] = tonumber(args[i + 1] or "")
     if not opts[name] then

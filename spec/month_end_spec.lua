@@ -59,3 +59,25 @@ describe("ppd complements sweep", function()
     end)
   end)
 end)
+
+describe("auto-invoice from payments", function()
+  it("invoices succeeded payments without an invoice once; a re-run invoices none", function()
+    support.with_mock(function(gs)
+      local auto = require "gigstack.workflows.auto_invoice"
+      local c = check(gs.clients:create{ legal_name = "X", tax_id = "SAT970701NN3", tax_system = "601",
+        address = { zip = "06600" } })
+      for _ = 1, 4 do
+        check(gs.payments:register{ client = { id = c.id }, items = { ITEM }, payment_form = "03" })
+      end
+      local first = auto.from_payments(gs)
+      assert.same({ 4, 0, 0 }, { first.invoiced, first.skipped, #first.failures })
+      local again = auto.from_payments(gs)
+      assert.same({ 0, 0 }, { again.invoiced, #again.failures })
+      assert.equals(4, check(gs.invoices:list()).total_results)
+      local p = check(gs.payments:list{ limit = 1 }).data[1]
+      local _, dup = gs.invoices:create({ client = { id = c.id }, items = { ITEM }, payment_id = p.id,
+        payment_form = "03" }, { validate = false })
+      assert.equals(409, dup.status)
+    end)
+  end)
+end)

@@ -12,6 +12,24 @@ function M.add(entry)
     error("report.add: needs {item = ..., outcome = ...}", 2)
   end
   M.items[#M.items + 1] = entry
+  if M.progress then   -- a live line on a terminal (gigstack-run sets this on a TTY)
+    local c = M.counts()
+    io.stderr:write(string.format("\r%d items: %d done, %d failed, %d skipped ", #M.items, c.done or 0,
+      c.failed or 0, c.skipped or 0))
+    io.stderr:flush()
+  end
+end
+
+--- The end-of-run table: one line per outcome.
+function M.summary()
+  local c = M.counts()
+  local names = {}
+  for k in pairs(c) do names[#names + 1] = k end
+  table.sort(names)
+  local lines = { string.format("%-10s %6s", "outcome", "items") }
+  for _, k in ipairs(names) do lines[#lines + 1] = string.format("%-10s %6d", k, c[k]) end
+  lines[#lines + 1] = string.format("%-10s %6d", "total", #M.items)
+  return lines
 end
 
 --- Forget every entry (a new batch in the same process).

@@ -166,6 +166,8 @@ function M.main(argv)
     if not locked then io.stderr:write("gigstack-run: ", lerr, "\n"); return 4 end
   end
   if o.log_format then require("gigstack.log").format = o.log_format end
+  local tty = os.execute("test -t 2") == true
+  require("gigstack.report").progress = tty
   if o.dry_run then client.dry_run = true end
   if o.once then require("gigstack.schedule").once = true end
 
@@ -224,6 +226,17 @@ function M.main(argv)
   end)
   for _, t in ipairs(tokens) do sched.off_signal(t) end
   local report = require "gigstack.report"
+  if #report.items > 0 then
+    local log = require "gigstack.log"
+    if log.format == "json" or (not log.format and not report.progress) then
+      local fields = { items = #report.items }
+      for k, v in pairs(report.counts()) do fields[k] = v end
+      log.event("run.summary", fields)       -- JSON lines stay JSON lines
+    else
+      if report.progress then io.stderr:write("\n") end
+      io.stderr:write(table.concat(report.summary(), "\n"), "\n")
+    end
+  end
   if o.report then
     local wok, werr = report.write(o.report)
     if not wok then io.stderr:write("gigstack-run: cannot write report: ", tostring(werr), "\n") end

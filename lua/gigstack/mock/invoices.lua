@@ -241,7 +241,20 @@ function M.routes(route)
   route("GET", "^/invoices/income$", function(ctx) return 200, ctx:list("invoices", list_filter(ctx)) end)
   route("POST", "^/invoices/income$", function(ctx)
     local body = ctx:body()
+    local payment
+    if body.payment_id ~= nil then   -- invoicing a payment: once
+      payment = require("gigstack.mock.payments").find(ctx, tostring(body.payment_id))
+      if payment.invoice_id then
+        wire.fail(409, "resource_already_exists", "payment " .. payment.id .. " is already invoiced by "
+          .. payment.invoice_id)
+      end
+    end
     local inv = new_invoice(ctx, from_body(ctx, body, "I"))
+    if payment then
+      inv.payment_id = payment.id
+      payment.invoice_id, payment.invoice = inv.uuid, { uuid = inv.uuid, id = inv.id }
+      payment.invoices[#payment.invoices + 1] = inv.uuid
+    end
     if body.draft == true then
       inv.status = "draft"
       ctx.store:insert(ctx.team, "drafts", inv)

@@ -113,6 +113,39 @@ end
 --   payment_form, items = [{description, product_key, unit_key, quantity,
 --   unit_price, iva_rate}]}]. JSON sales are flattened to rows so both
 -- go through the same checks.
+--- Invoice (PUE) every succeeded payment that has none yet. A payment
+-- invoiced meanwhile answers 409 and counts as skipped, so a re-run
+-- never invoices twice. Returns {invoiced, skipped, failures}.
+function M.from_payments(gs, opts)
+  opts = opts or {}
+  local todo = {}
+  for p in gs.payments:each{ limit = 100, status = "succeeded", team = opts.team } do
+    if not p.invoice_id and type(p.client) == "table" and p.client.id and type(p.items) == "table" then
+      todo[#todo + 1] = p
+    end
+  end
+  local out = { invoiced = 0, skipped = 0, failures = {} }
+  local results = gigstack.map(todo, opts.concurrency or 8, function(p)
+    return gs.invoices:create({ client = { id = p.client.id }, items = p.items, payment_id = p.id,
+      payment_form = p.payment_form or "03", payment_method = "PUE", currency = p.currency,
+      use = p.client.use }, { team = opts.team, validate = false })
+  end)
+  for i, r in ipairs(results) do
+    local p, inv, err = todo[i], r[2], r[3]
+    if r[1] and inv then
+      out.invoiced = out.invoiced + 1
+      report.add{ item = p.id, outcome = "done", invoice = inv.uuid }
+    elseif r[1] and err and err.status == 409 then
+      out.skipped = out.skipped + 1
+      report.add{ item = p.id, outcome = "skipped", reason = "already invoiced" }
+    else
+      out.failures[#out.failures + 1] = { payment = p.id, error = r[1] and err or r[2] }
+      report.add{ item = p.id, outcome = "failed", error = tostring(r[1] and err or r[2]) }
+    end
+  end
+  return out
+end
+
 function M.read_sales(path)
   if path:lower():match("%.json$") then
     local f, ferr = io.open(path, "rb")
