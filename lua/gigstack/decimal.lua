@@ -218,18 +218,7 @@ end
 -- combined scale fits 18 digits).
 function Decimal:mul(other, places)
   other = coerce(other)
-  local scale = self.scale + other.scale
-  places = places or scale
-  local v
-  if places >= scale then
-    v = M.mul_div(self.coef, other.coef, 1, "half_up")
-    v = v and scale_up(v, places - scale)
-  else
-    if scale - places > 18 then error("decimal: more than 18 decimal places", 2) end
-    v = M.mul_div(self.coef, other.coef, POW10[scale - places], "half_up")
-  end
-  if not v then error("decimal: product out of range", 2) end
-  return new(v, places)
+  return self:mul_to(other, places or self.scale + other.scale, "half_up")
 end
 
 --- self / other rounded half-up to `places`.
