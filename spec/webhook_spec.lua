@@ -73,3 +73,46 @@ describe("webhooks", function()
     end, { delivery_backoff = 0.05 })
   end)
 end)
+
+describe("webhooks across processes", function()
+  it("a gigstack-run --listen script gets the emulator's event and issues the complement", function()
+    local RUN = "./" .. support.build_dir() .. "/gigstack-run"
+    local emu = io.popen("sh -c 'echo $$; exec " .. RUN .. " --serve-mock 127.0.0.1:0'")
+    local emu_pid, url = emu:read("l"), emu:read("l")
+    local out = os.tmpname()
+    local script = io.popen("sh -c 'echo $$; exec env GIGSTACK_BASE_URL=" .. url .. " GIGSTACK_API_KEY=sk_test_mock "
+      .. RUN .. " scripts/ppd_complements.lua --listen > " .. out .. " 2>&1'")
+    local script_pid = script:read("l")
+    local result = {}
+    pcall(gigstack.run, function()
+      local gs = gigstack.new{ api_key = "sk_test_mock", base_url = url }
+      for _ = 1, 50 do                 -- wait until the script registered its webhook
+        local hooks = gs.webhooks:list()
+        if hooks and hooks.total_results > 0 then break end
+        gigstack.sleep(0.1)
+      end
+      local c = check(gs.clients:create{ legal_name = "CLIENTE SA", tax_id = "SAT970701NN3", tax_system = "601" })
+      local inv = check(gs.invoices:create{ client = { id = c.id }, payment_method = "PPD", payment_form = "99",
+        items = { OBRA } })
+      local p = check(gs.payments:request{ client = { id = c.id }, metadata = { invoice_id = inv.uuid },
+        items = { OBRA } })
+      check(gs.payments:mark_paid(p.id, { payment_form = "03" }))
+      for _ = 1, 50 do
+        result.reps = check(gs.complements:list{ invoice_id = inv.uuid }).total_results
+        if result.reps > 0 then break end
+        gigstack.sleep(0.1)
+      end
+      result.balance = check(gs.invoices:get(inv.uuid)).last_balance
+    end, { timeout = support.WATCHDOG })
+    os.execute("kill -TERM " .. script_pid .. " " .. emu_pid)
+    script:read("a"); script:close()
+    emu:read("a"); emu:close()
+    local f = io.open(out)
+    local printed = f and f:read("a") or ""
+    if f then f:close() end
+    os.remove(out)
+    assert.same({ 1, 0 }, { result.reps, result.balance })
+    assert.matches("listening at http://127%.0%.0%.1:%d+/hooks/", printed)
+    assert.matches("complement [%x%-]+ for payment payment_", printed)
+  end)
+end)
