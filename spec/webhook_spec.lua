@@ -97,7 +97,7 @@ describe("webhooks across processes", function()
       local p = check(gs.payments:request{ client = { id = c.id }, metadata = { invoice_id = inv.uuid },
         items = { OBRA } })
       check(gs.payments:mark_paid(p.id, { payment_form = "03" }))
-      for _ = 1, 50 do
+      for _ = 1, 150 do
         result.reps = check(gs.complements:list{ invoice_id = inv.uuid }).total_results
         if result.reps > 0 then break end
         gigstack.sleep(0.1)
@@ -111,7 +111,7 @@ describe("webhooks across processes", function()
     local printed = f and f:read("a") or ""
     if f then f:close() end
     os.remove(out)
-    assert.same({ 1, 0 }, { result.reps, result.balance })
+    assert.same({ 1, 0 }, { result.reps, result.balance }, printed)
     assert.matches("listening at http://127%.0%.0%.1:%d+/hooks/", printed)
     assert.matches("complement [%x%-]+ for payment payment_", printed)
   end)
