@@ -231,24 +231,27 @@ end
 
 --- Totals across teams, and the duplicates a retry bug would create:
 -- payments sharing an idempotency key, invoices sharing a payment.
+-- Objects in a collection, and how many repeat a value of `field`.
+local function count(coll, field)
+  local n, dups, seen = 0, 0, {}
+  for _, obj in pairs(coll and coll.items or {}) do
+    n = n + 1
+    local v = obj[field]
+    if v ~= nil then
+      if seen[v] then dups = dups + 1 end
+      seen[v] = true
+    end
+  end
+  return n, dups
+end
+
 function Emulator:stats()
   local st = { payments = 0, invoices = 0, duplicate_keys = 0, duplicate_invoices = 0 }
   for _, colls in pairs(self.store.data) do
-    local keys, paid = {}, {}
-    for _, p in pairs(colls.payments and colls.payments.items or {}) do
-      st.payments = st.payments + 1
-      if p.idempotency_key then
-        if keys[p.idempotency_key] then st.duplicate_keys = st.duplicate_keys + 1 end
-        keys[p.idempotency_key] = true
-      end
-    end
-    for _, inv in pairs(colls.invoices and colls.invoices.items or {}) do
-      st.invoices = st.invoices + 1
-      if inv.payment_id then
-        if paid[inv.payment_id] then st.duplicate_invoices = st.duplicate_invoices + 1 end
-        paid[inv.payment_id] = true
-      end
-    end
+    local np, dk = count(colls.payments, "idempotency_key")
+    local ni, di = count(colls.invoices, "payment_id")
+    st.payments, st.duplicate_keys = st.payments + np, st.duplicate_keys + dk
+    st.invoices, st.duplicate_invoices = st.invoices + ni, st.duplicate_invoices + di
   end
   return st
 end
