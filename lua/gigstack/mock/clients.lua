@@ -57,9 +57,7 @@ function M.create(ctx, body, path)
 end
 
 function M.find(ctx, id)
-  local obj = ctx.store:get(ctx.team, "clients", id)
-  if not obj then wire.fail(404, "resource_not_found", "client " .. id .. " not found") end
-  return obj
+  return ctx:find("clients", id, "client")
 end
 
 --- First client whose field `key` equals value (case-insensitive).

@@ -79,6 +79,14 @@ function Ctx:body()
   return v
 end
 
+--- The object `id` of collection `name` in this team, or a 404 naming
+-- it as `noun`.
+function Ctx:find(name, id, noun)
+  local obj = self.store:get(self.team, name, id)
+  if not obj then wire.fail(404, "resource_not_found", noun .. " " .. id .. " not found") end
+  return obj
+end
+
 --- Record a webhook event for a state change (delivered by later work;
 -- tests read them at GET /v2/_mock/events).
 function Ctx:event(kind, object)

@@ -22,9 +22,7 @@ function M.create(ctx, fields)
 end
 
 local function find(ctx, id)
-  local r = ctx.store:get(ctx.team, "receipts", id)
-  if not r then wire.fail(404, "resource_not_found", "receipt " .. id .. " not found") end
-  return r
+  return ctx:find("receipts", id, "receipt")
 end
 
 local function from_body(ctx, body, creating)

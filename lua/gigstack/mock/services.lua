@@ -24,9 +24,7 @@ local function apply(c, body, obj, creating)
 end
 
 local function find(ctx, id)
-  local obj = ctx.store:get(ctx.team, "services", id)
-  if not obj then wire.fail(404, "resource_not_found", "service " .. id .. " not found") end
-  return obj
+  return ctx:find("services", id, "service")
 end
 
 function M.routes(route)

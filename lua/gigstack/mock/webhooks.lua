@@ -7,9 +7,7 @@ local json = require "gigstack.json"
 local M = {}
 
 local function find(ctx, id)
-  local w = ctx.store:get(ctx.team, "webhooks", id)
-  if not w then wire.fail(404, "resource_not_found", "webhook " .. id .. " not found") end
-  return w
+  return ctx:find("webhooks", id, "webhook")
 end
 
 local function fields(c, body, w, creating)
