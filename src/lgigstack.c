@@ -66,6 +66,7 @@ struct ctx {
   struct event *head, *tail;
   struct live *live;
   lua_Integer next_token;
+  int closing;                 /* shutting down: no new events */
   int closed;
 };
 
@@ -95,13 +96,19 @@ static struct ctx *check_ctx (lua_State *L) {
 }
 
 static struct event *event_new (struct ctx *c, int type, lua_Integer token) {
-  struct event *ev = calloc(1, sizeof *ev);
+  struct event *ev;
+  if (c->closing) return NULL;   /* nobody is left to take it */
+  ev = calloc(1, sizeof *ev);
   if (!ev) return NULL;
   ev->type = type;
   ev->token = token;
   if (c->tail) c->tail->next = ev;
   else c->head = ev;
   c->tail = ev;
+  /* An event queued from any libuv phase (a curl timer callback that
+  ** completes a transfer, say) must end uv_run before it polls: without
+  ** this, UV_RUN_ONCE blocks in epoll until the next timer fires. */
+  uv_stop(&c->loop);
   return ev;
 }
 
@@ -663,6 +670,7 @@ static int l_stats (lua_State *L) {
 ** uv_loop_close's result: 0 means nothing was left open. */
 static int ctx_shutdown (struct ctx *c) {
   int rc;
+  c->closing = 1;
   while (c->live) live_cancel(c->live);
   while (c->head) {
     struct event *ev = c->head;
