@@ -22,9 +22,12 @@ for _, f in ipairs(failures) do print("  payment " .. f.payment .. ": " .. tostr
 if listen then
   local journal = journal_path and require("gigstack.runner.journal").open(journal_path)
   local hooks = gigstack.on("payment.succeeded", function(ev)
-    local rep = ppd.for_payment(gs, ev.data.object)
-    if rep then print("complement " .. rep.uuid .. " for payment " .. tostring(ev.data.object.id)) end
-  end, { journal = journal })
+    -- raises on a failure worth retrying: the listener answers 500 and
+    -- gigstack delivers the event again
+    local rep, why = ppd.for_event(gs, ev)
+    if rep then print("complement " .. rep.uuid .. " for payment " .. tostring(ev.data.object.id))
+    else print("no complement for payment " .. tostring(ev.data.object.id) .. ": " .. why) end
+  end, { journal = journal, client = gs })
   gigstack.check(gs.webhooks:create{ url = hooks.url, events = { "payment.succeeded" } })
   print("listening at " .. hooks.url .. " (Ctrl-C stops)")
 end

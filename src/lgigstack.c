@@ -223,6 +223,24 @@ static long opt_ms (lua_State *L, int t, const char *field) {
   return (long)(s * 1000.0 + 0.5);
 }
 
+/* A header line "Name: value" goes on the wire as is: a CR, LF or NUL
+** in it would end the header early and let the rest be read as another
+** header (injection). Returns NULL if the line is safe, else a message
+** naming the header (its printable name only). */
+static const char *bad_header (lua_State *L, const char *line, size_t len) {
+  size_t i, name_len = 0;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)line[i];
+    if (ch == '\r' || ch == '\n' || ch == '\0') break;
+  }
+  if (i == len) return NULL;
+  while (name_len < len && name_len < 64 && line[name_len] != ':' &&
+         (unsigned char)line[name_len] > 32 && (unsigned char)line[name_len] < 127)
+    name_len++;
+  lua_pushlstring(L, line, name_len);
+  return lua_pushfstring(L, "header %s: value contains CR, LF or NUL", lua_tostring(L, -1));
+}
+
 /* core.request{method=, url=, headers={"N: v",...}, body=, timeout=,
 ** connect_timeout=} -> token | fail, message */
 static int l_request (lua_State *L) {
@@ -249,8 +267,15 @@ static int l_request (lua_State *L) {
     luaL_argcheck(L, n <= 64, 1, "at most 64 headers");
     luaL_checkstack(L, (int)n, "too many headers");
     for (i = 1; i <= n; i++) {
+      size_t len;
+      const char *why;
       lua_rawgeti(L, t, (lua_Integer)i);
-      hdrs[nh++] = luaL_checkstring(L, -1);   /* stays on the stack */
+      hdrs[nh++] = luaL_checklstring(L, -1, &len);   /* stays on the stack */
+      if ((why = bad_header(L, hdrs[nh - 1], len)) != NULL) {
+        luaL_pushfail(L);
+        lua_pushstring(L, why);
+        return 2;             /* nothing was submitted */
+      }
     }
   }
   spec.headers = hdrs;
@@ -475,8 +500,18 @@ static int httpreq_respond (lua_State *L) {
     luaL_argcheck(L, n <= 64, 3, "at most 64 headers");
     luaL_checkstack(L, (int)n, "too many headers");
     for (i = 1; i <= n; i++) {
+      size_t len;
+      const char *why;
       lua_rawgeti(L, 3, (lua_Integer)i);
-      hdrs[nh++] = luaL_checkstring(L, -1);
+      hdrs[nh++] = luaL_checklstring(L, -1, &len);
+      if ((why = bad_header(L, hdrs[nh - 1], len)) != NULL) {
+        /* never write it: the client gets a bare 500, the caller the reason */
+        gs_http_respond(h->req, 500, NULL, 0, NULL, 0);
+        h->req = NULL;
+        luaL_pushfail(L);
+        lua_pushstring(L, why);
+        return 2;
+      }
     }
   }
   if (lua_isnoneornil(L, 5)) {

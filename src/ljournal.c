@@ -1,20 +1,44 @@
 /*
 ** ljournal.c
-** The state journal for workflows: a SQLite database in WAL mode with
-** one table of done keys. journal:done(key, result) commits durably
-** (synchronous=FULL) before it returns, so a run killed at any point
-** and run again neither repeats nor skips work.
+** The state journal for workflows: a SQLite database in WAL mode.
+** A key is claimed (a pending row naming its owner process) before the
+** work runs and committed done (synchronous=FULL) after it succeeded,
+** each in its own IMMEDIATE transaction, so two processes on one file
+** never both run the work, and a run killed at any point and run again
+** neither repeats nor skips it. Every SQLite result is checked: a read
+** error is an error, never "not done".
 */
 #define LUA_LIB
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include <lua.h>
 #include <lauxlib.h>
 
 #define JOURNAL_MT "gigstack.core.journal"
 
+enum { Q_GET, Q_PUT, Q_CLAIM_GET, Q_CLAIM_PUT, Q_CLAIM_DEL, Q_BEGIN, Q_COMMIT,
+       Q_ROLLBACK, Q_COUNT };
+
+static const char *const queries[Q_COUNT] = {
+  "SELECT result FROM done WHERE key = ?1",
+  "INSERT OR REPLACE INTO done (key, result) VALUES (?1, ?2)",
+  "SELECT owner, expires FROM claims WHERE key = ?1",
+  "INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?1, ?2, ?3)",
+  "DELETE FROM claims WHERE key = ?1 AND owner = ?2",
+  "BEGIN IMMEDIATE",
+  "COMMIT",
+  "ROLLBACK",
+};
+
 struct journal {
   sqlite3 *db;
-  sqlite3_stmt *get, *put;
+  sqlite3_stmt *q[Q_COUNT];
+  char owner[160];             /* host:pid:start, this process's claims */
 };
 
 static struct journal *check_journal (lua_State *L) {
@@ -23,71 +47,209 @@ static struct journal *check_journal (lua_State *L) {
   return j;
 }
 
-static int fail (lua_State *L, sqlite3 *db, const char *what) {
-  luaL_pushfail(L);
-  lua_pushfstring(L, "journal: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
-  return 2;
+/* Raise with SQLite's reason: callers must never mistake an error for
+** "not done" (the work would run twice). */
+static int jraise (lua_State *L, struct journal *j, const char *what) {
+  return luaL_error(L, "journal: %s: %s", what, sqlite3_errmsg(j->db));
 }
 
-/* journal:get(key) -> result text | nil */
+/* Run a statement to completion; SQLITE_ROW is left for the caller. */
+static int step (sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) sqlite3_reset(st);
+  return rc;
+}
+
+static void bind_text (sqlite3_stmt *st, int i, const char *s, size_t n) {
+  sqlite3_bind_text(st, i, s, (int)n, SQLITE_TRANSIENT);
+}
+
+/* The start time of a process (clock ticks since boot, /proc/PID/stat
+** field 22), so a reused pid is not taken for the claim's owner. 0 when
+** unknown (no /proc). */
+static unsigned long long proc_start (long pid) {
+  char path[64], buf[1024];
+  FILE *f;
+  size_t n;
+  const char *p;
+  unsigned long long start = 0;
+  int field;
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  f = fopen(path, "r");
+  if (!f) return 0;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  p = strrchr(buf, ')');       /* the command name may hold spaces */
+  if (!p) return 0;
+  for (field = 2; *p && field < 22; p++)
+    if (*p == ' ') field++;
+  sscanf(p, "%llu", &start);
+  return start;
+}
+
+static void owner_of_self (char *out, size_t size) {
+  char host[64] = "";
+  long pid = (long)getpid();
+  gethostname(host, sizeof host - 1);
+  snprintf(out, size, "%s:%ld:%llu", host, pid, proc_start(pid));
+}
+
+/* Is the claim's owner still running? Only answerable on this host;
+** another host's claim lives until its lease expires. */
+static int owner_alive (const char *owner, const char *self) {
+  char host[64] = "", self_host[64] = "";
+  long pid = 0;
+  unsigned long long start = 0;
+  if (sscanf(owner, "%63[^:]:%ld:%llu", host, &pid, &start) < 2) return 0;
+  sscanf(self, "%63[^:]", self_host);
+  if (strcmp(host, self_host) != 0) return 1;
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return 0;
+  return start == 0 || proc_start(pid) == start;
+}
+
+/* journal:get(key) -> result text | nil; raises on a read error */
 static int j_get (lua_State *L) {
   struct journal *j = check_journal(L);
   size_t n;
   const char *key = luaL_checklstring(L, 2, &n);
+  sqlite3_stmt *st = j->q[Q_GET];
   int rc;
-  sqlite3_reset(j->get);
-  sqlite3_bind_text(j->get, 1, key, (int)n, SQLITE_TRANSIENT);
-  rc = sqlite3_step(j->get);
+  bind_text(st, 1, key, n);
+  rc = step(st);
   if (rc == SQLITE_ROW) {
-    lua_pushlstring(L, (const char *)sqlite3_column_text(j->get, 0),
-                    (size_t)sqlite3_column_bytes(j->get, 0));
-  } else if (rc == SQLITE_DONE) {
-    lua_pushnil(L);
-  } else {
-    return fail(L, j->db, "read");
+    lua_pushlstring(L, (const char *)sqlite3_column_text(st, 0),
+                    (size_t)sqlite3_column_bytes(st, 0));
+    sqlite3_reset(st);
+    return 1;
   }
-  sqlite3_reset(j->get);
+  if (rc != SQLITE_DONE) return jraise(L, j, "read");
+  lua_pushnil(L);
   return 1;
 }
 
-/* journal:done(key, result) -> true | fail, message (durable on return) */
+static int rollback_raise (lua_State *L, struct journal *j, const char *what) {
+  lua_pushfstring(L, "journal: %s: %s", what, sqlite3_errmsg(j->db));
+  if (sqlite3_get_autocommit(j->db) == 0) step(j->q[Q_ROLLBACK]);
+  return lua_error(L);
+}
+
+/* journal:claim(key, lease_seconds) -> "done", result | "claimed",
+** recovered | "busy", owner. One IMMEDIATE transaction: of two processes
+** claiming one key, exactly one gets "claimed". A pending claim whose
+** owner died (or whose lease expired) is taken over ("recovered"). */
+static int j_claim (lua_State *L) {
+  struct journal *j = check_journal(L);
+  size_t n;
+  const char *key = luaL_checklstring(L, 2, &n);
+  lua_Integer lease = luaL_optinteger(L, 3, 600);
+  sqlite3_stmt *st;
+  int rc, recovered = 0;
+  long long now = (long long)time(NULL);
+  if (step(j->q[Q_BEGIN]) != SQLITE_DONE) return jraise(L, j, "claim");
+  st = j->q[Q_GET];
+  bind_text(st, 1, key, n);
+  rc = step(st);
+  if (rc == SQLITE_ROW) {
+    lua_pushliteral(L, "done");
+    lua_pushlstring(L, (const char *)sqlite3_column_text(st, 0),
+                    (size_t)sqlite3_column_bytes(st, 0));
+    sqlite3_reset(st);
+    if (step(j->q[Q_COMMIT]) != SQLITE_DONE) return rollback_raise(L, j, "claim");
+    return 2;
+  }
+  if (rc != SQLITE_DONE) return rollback_raise(L, j, "read");
+  st = j->q[Q_CLAIM_GET];
+  bind_text(st, 1, key, n);
+  rc = step(st);
+  if (rc == SQLITE_ROW) {
+    const char *owner = (const char *)sqlite3_column_text(st, 0);
+    long long expires = sqlite3_column_int64(st, 1);
+    if (owner && expires > now && owner_alive(owner, j->owner)) {
+      lua_pushliteral(L, "busy");
+      lua_pushstring(L, owner);
+      sqlite3_reset(st);
+      if (step(j->q[Q_COMMIT]) != SQLITE_DONE) return rollback_raise(L, j, "claim");
+      return 2;
+    }
+    recovered = 1;
+    sqlite3_reset(st);
+  } else if (rc != SQLITE_DONE) {
+    return rollback_raise(L, j, "read");
+  }
+  st = j->q[Q_CLAIM_PUT];
+  bind_text(st, 1, key, n);
+  bind_text(st, 2, j->owner, strlen(j->owner));
+  sqlite3_bind_int64(st, 3, now + (long long)lease);
+  if (step(st) != SQLITE_DONE) return rollback_raise(L, j, "claim");
+  if (step(j->q[Q_COMMIT]) != SQLITE_DONE) return rollback_raise(L, j, "claim");
+  lua_pushliteral(L, "claimed");
+  lua_pushboolean(L, recovered);
+  return 2;
+}
+
+/* journal:done(key, result) -> true (durable on return); drops this
+** process's claim in the same transaction. Raises on failure. */
 static int j_done (lua_State *L) {
   struct journal *j = check_journal(L);
   size_t nk, nr;
   const char *key = luaL_checklstring(L, 2, &nk);
   const char *result = luaL_optlstring(L, 3, "", &nr);
-  int rc;
-  sqlite3_reset(j->put);
-  sqlite3_bind_text(j->put, 1, key, (int)nk, SQLITE_TRANSIENT);
-  sqlite3_bind_text(j->put, 2, result, (int)nr, SQLITE_TRANSIENT);
-  rc = sqlite3_step(j->put);
-  sqlite3_reset(j->put);
-  if (rc != SQLITE_DONE) return fail(L, j->db, "write");
+  sqlite3_stmt *st;
+  if (step(j->q[Q_BEGIN]) != SQLITE_DONE) return jraise(L, j, "write");
+  st = j->q[Q_PUT];
+  bind_text(st, 1, key, nk);
+  bind_text(st, 2, result, nr);
+  if (step(st) != SQLITE_DONE) return rollback_raise(L, j, "write");
+  st = j->q[Q_CLAIM_DEL];
+  bind_text(st, 1, key, nk);
+  bind_text(st, 2, j->owner, strlen(j->owner));
+  if (step(st) != SQLITE_DONE) return rollback_raise(L, j, "write");
+  if (step(j->q[Q_COMMIT]) != SQLITE_DONE) return rollback_raise(L, j, "write");
   lua_pushboolean(L, 1);
   return 1;
 }
 
-/* one function for __gc, __close and :close() */
-static int j_close (lua_State *L) {
-  struct journal *j = luaL_checkudata(L, 1, JOURNAL_MT);
-  if (j->db) {
-    sqlite3_finalize(j->get);
-    sqlite3_finalize(j->put);
-    sqlite3_close(j->db);
-    j->db = NULL;
-  }
+/* journal:release(key): give up this process's claim (the work failed
+** and may be tried again). Raises on failure. */
+static int j_release (lua_State *L) {
+  struct journal *j = check_journal(L);
+  size_t n;
+  const char *key = luaL_checklstring(L, 2, &n);
+  sqlite3_stmt *st = j->q[Q_CLAIM_DEL];
+  bind_text(st, 1, key, n);
+  bind_text(st, 2, j->owner, strlen(j->owner));
+  if (step(st) != SQLITE_DONE) return jraise(L, j, "release");
   return 0;
 }
 
-/* core.journal(path) -> journal | fail, message */
+static void journal_close (struct journal *j) {
+  int i;
+  if (!j->db) return;
+  for (i = 0; i < Q_COUNT; i++) {
+    sqlite3_finalize(j->q[i]);
+    j->q[i] = NULL;
+  }
+  sqlite3_close(j->db);
+  j->db = NULL;
+}
+
+/* one function for __gc, __close and :close() */
+static int j_close (lua_State *L) {
+  journal_close(luaL_checkudata(L, 1, JOURNAL_MT));
+  return 0;
+}
+
+/* core.journal(path) -> journal | fail, message (SQLite's reason) */
 int gs_journal_open (lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct journal *j = lua_newuserdatauv(L, sizeof *j, 0);
-  j->db = NULL;
-  j->get = j->put = NULL;
+  int i;
+  memset(j, 0, sizeof *j);
   if (luaL_newmetatable(L, JOURNAL_MT)) {
     static const luaL_Reg meth[] = {
-      {"get", j_get}, {"done", j_done}, {"close", j_close}, {NULL, NULL}
+      {"get", j_get}, {"claim", j_claim}, {"done", j_done},
+      {"release", j_release}, {"close", j_close}, {NULL, NULL}
     };
     lua_newtable(L);
     luaL_setfuncs(L, meth, 0);
@@ -98,22 +260,22 @@ int gs_journal_open (lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_setmetatable(L, -2);
-  if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-    int n = fail(L, j->db, path);
-    sqlite3_close(j->db);
-    j->db = NULL;
-    return n;
-  }
-  sqlite3_busy_timeout(j->db, 5000);
+  owner_of_self(j->owner, sizeof j->owner);
+  if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+    goto fail;
+  sqlite3_busy_timeout(j->db, 10000);
   if (sqlite3_exec(j->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                    "CREATE TABLE IF NOT EXISTS done (key TEXT PRIMARY KEY, result TEXT,"
-                   " at INTEGER DEFAULT (strftime('%s','now')))", NULL, NULL, NULL) != SQLITE_OK
-      || sqlite3_prepare_v2(j->db, "SELECT result FROM done WHERE key = ?1", -1, &j->get, NULL) != SQLITE_OK
-      || sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO done (key, result) VALUES (?1, ?2)", -1,
-                            &j->put, NULL) != SQLITE_OK) {
-    int n = fail(L, j->db, path);
-    j_close(L);
-    return n;
-  }
+                   " at INTEGER DEFAULT (strftime('%s','now')));"
+                   "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+                   " expires INTEGER NOT NULL)", NULL, NULL, NULL) != SQLITE_OK)
+    goto fail;
+  for (i = 0; i < Q_COUNT; i++)
+    if (sqlite3_prepare_v2(j->db, queries[i], -1, &j->q[i], NULL) != SQLITE_OK) goto fail;
   return 1;
+fail:
+  luaL_pushfail(L);
+  lua_pushfstring(L, "journal %s: %s", path, j->db ? sqlite3_errmsg(j->db) : "out of memory");
+  journal_close(j);
+  return 2;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -103,9 +105,19 @@ static int pmain (lua_State *L) {
   return 1;
 }
 
+/* The API key lives in this process's memory: no core file may carry
+** it to disk, and no other process of the user may read it by ptrace. */
+static void protect_memory (void) {
+  struct rlimit none = { 0, 0 };
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int main (int argc, char **argv) {
-  lua_State *L = luaL_newstate();
+  lua_State *L;
   int status, code;
+  protect_memory();
+  L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "gigstack-run: cannot create a Lua state\n");
     return 1;

@@ -30,6 +30,13 @@ function Client.__tostring(c)
     c.team and (", team " .. c.team) or "")
 end
 
+--- True when the URL's host is this machine (127.0.0.0/8, ::1, localhost).
+function M.is_loopback(url)
+  local host = url:match("^%a+://%[([^%]]+)%]") or url:match("^%a+://([^/:?#]+)") or ""
+  host = host:lower()
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
 local function check_number(opts, field, min)
   local v = opts[field]
   if v ~= nil and (type(v) ~= "number" or v < min) then
@@ -50,6 +57,11 @@ function M.new(opts)
   if type(base) ~= "string" or not base:match("^https?://") then
     error("gigstack.new: base_url must start with http:// or https://", 2)
   end
+  if base:match("^http://") and not opts.allow_http and not M.is_loopback(base) then
+    error("gigstack.new: base_url: http:// sends the API key in clear to " .. base
+      .. "; use https:// (or allow_http = true for a trusted network)", 2)
+  end
+  errors.add_secret(key)
   local c = setmetatable({
     base_url = base:gsub("/+$", ""),
     team = opts.team,
@@ -141,6 +153,9 @@ local function api_error(status, body, resp, method, path)
     details = details or body.details
   end
   if message ~= nil and type(message) ~= "string" then message = json.encode(message) or tostring(message) end
+  if code ~= nil and type(code) ~= "string" and type(code) ~= "number" then
+    code = json.encode(code) or "?"   -- a structured code prints as JSON, never as table: 0x…
+  end
   if not message then
     local text = resp.body or ""
     message = text ~= "" and text:sub(1, 200) or ("HTTP " .. status)
@@ -249,6 +264,18 @@ function M.response(resp, err, method, path, key)
     else
       decoded, derr = json.decode(resp.body)
     end
+  end
+  if resp.status < 200 or (resp.status >= 300 and resp.status < 400) then
+    -- only 2xx is success: a redirect is never followed (it would carry the
+    -- key elsewhere) and never taken for a result
+    local location = resp.headers.location
+    return nil, errors.new{ kind = resp.status >= 300 and "redirect" or "protocol", status = resp.status,
+      location = location, method = method, path = path, request_id = meta.request_id,
+      attempts = resp.attempts, idempotency_key = key,
+      message = resp.status >= 300
+        and ("HTTP " .. resp.status .. " redirect to " .. tostring(location) .. " not followed; "
+          .. "check base_url (https://, no trailing path)")
+        or ("unexpected HTTP " .. resp.status .. " as a final answer") }
   end
   if resp.status >= 400 then
     local e = api_error(resp.status, decoded, resp, method, path)

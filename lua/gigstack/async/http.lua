@@ -148,14 +148,19 @@ local function header_lines(headers)
   return lines
 end
 
---- listen{host, port, handler, max_body, max_header, idle_timeout}
--- -> server {port, url, close} | nil, message. handler(req) runs as a
--- task per request and returns status, headers, body (or calls
--- req:respond / req:abort itself).
+--- listen{host, port, handler, max_body, max_header, idle_timeout,
+-- on_error} -> server {port, url, close} | nil, message. handler(req)
+-- runs as a task per request and returns status, headers, body (or calls
+-- req:respond / req:abort itself). A handler that raises, or answers with
+-- a header holding CR/LF/NUL, gets the client a 500 and calls
+-- on_error(message) (default: a line on stderr).
 function M.listen(opts)
   local srv, token = core.listen(opts)
   if not srv then return nil, token end
   local handler = opts.handler
+  local on_error = opts.on_error or function(msg)
+    io.stderr:write("gigstack: HTTP handler failed: ", msg, "\n")
+  end
   local server = { port = srv:port(), host = opts.host or "127.0.0.1" }
   server.url = "http://" .. server.host .. ":" .. server.port
 
@@ -178,11 +183,12 @@ function M.listen(opts)
     end
     local ok, status, headers, body = xpcall(handler, debug.traceback, req)
     if not ok then
-      io.stderr:write("gigstack: HTTP handler failed: ", tostring(status), "\n")
+      on_error(tostring(status))
       req:respond(500, { ["Content-Type"] = "application/json" },
         '{"message":"internal error in handler","error":"internal_server_error"}')
     elseif not req.answered then
-      req:respond(status or 204, headers, body)
+      local sent, why = req:respond(status or 204, headers, body)
+      if sent == nil and why then on_error(why) end
     end
   end)
 

@@ -246,7 +246,7 @@ function M.main(argv)
   end
   if signalled then return signalled == "SIGINT" and 130 or 143 end
   if not ok then
-    io.stderr:write("gigstack-run: ", tostring(rerr), "\n")
+    io.stderr:write("gigstack-run: ", require("gigstack.async.errors").scrub(tostring(rerr)), "\n")
     return 1
   end
   if sched.failures > 0 then return 1 end

@@ -2,6 +2,7 @@
 -- otherwise (or as set with --log-format text|json). Values that look
 -- like API keys are redacted.
 local json = require "gigstack.async.json"
+local errors = require "gigstack.async.errors"
 
 local M = { format = nil, out = io.stderr, lines = {} }
 
@@ -13,9 +14,18 @@ local function is_tty()
   return r:match("y") ~= nil
 end
 
+-- The exact keys this process knows first, then anything shaped like one.
 local function redact(v)
   if type(v) ~= "string" then return v end
-  return (v:gsub("sk_%w+_[%w_]+", "sk_…redacted"):gsub("Bearer%s+%S+", "Bearer …redacted"))
+  v = errors.scrub(v)
+  return (v:gsub("sk_%w+_[%w_%-%.]+", "sk_…redacted"):gsub("eyJ[%w_%-]+%.[%w_%-]+%.?[%w_%-]*", "…redacted")
+    :gsub("Bearer%s+%S+", "Bearer …redacted"))
+end
+
+-- An error value prints as its one line; another table as JSON.
+local function text_of(v)
+  if type(v) ~= "table" or errors.is(v) or getmetatable(v) then return tostring(v) end
+  return json.encode(v) or tostring(v)
 end
 
 --- log.event("schedule.skipped", {job = "...", reason = "..."}, "warn")
@@ -26,14 +36,14 @@ function M.event(name, fields, level)
   local line
   if M.format == "json" then
     local rec = { ts = os.date("!%Y-%m-%dT%H:%M:%SZ"), level = level, event = name }
-    for k, v in pairs(fields) do rec[k] = redact(type(v) == "table" and tostring(v) or v) end
+    for k, v in pairs(fields) do rec[k] = redact(type(v) == "table" and text_of(v) or v) end
     line = json.encode(rec)
   else
     local keys = {}
     for k in pairs(fields) do keys[#keys + 1] = k end
     table.sort(keys)
     local parts = { os.date("%H:%M:%S"), level, name }
-    for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. tostring(redact(tostring(fields[k]))) end
+    for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. redact(text_of(fields[k])) end
     line = table.concat(parts, " ")
   end
   M.lines[#M.lines + 1] = line

@@ -3,6 +3,7 @@
 -- --report FILE writes it as JSON or CSV (by extension) and exits 3 when
 -- an item failed.
 local json = require "gigstack.async.json"
+local errors = require "gigstack.async.errors"
 
 local M = { items = {} }
 
@@ -44,7 +45,7 @@ function M.counts()
 end
 
 local function csv_field(v)
-  v = v == nil and "" or tostring(v)
+  v = v == nil and "" or errors.scrub(tostring(v))
   if v:find('[,"\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
@@ -72,7 +73,7 @@ function M.write(path)
     local rows = json.array()
     for i, e in ipairs(M.items) do
       local r = {}
-      for k, v in pairs(e) do r[k] = type(v) == "table" and tostring(v) or v end
+      for k, v in pairs(e) do r[k] = errors.scrub(type(v) == "table" and tostring(v) or v) end
       rows[i] = r
     end
     f:write(assert(json.encode(rows)), "\n")

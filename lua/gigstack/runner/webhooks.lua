@@ -1,41 +1,145 @@
 --- Webhook listener: gigstack.on("payment.succeeded", fn) starts (once)
 -- an HTTP listener on the engine's server. A request must carry the
 -- secret (in the path, /hooks/<secret>, or an X-Webhook-Secret header);
--- without it: 401. Valid events get 200 at once and are processed after,
--- deduplicated by event id (in memory, and in the journal when given).
+-- without it: 401. An event's object is fetched again from the API before
+-- handlers see it (a forged event is dropped); the answer waits for the
+-- handlers: 200 when all succeeded, 500 otherwise so gigstack delivers it
+-- again. Events are deduplicated by id (in memory, and in the journal).
 local http = require "gigstack.async.http"
 local json = require "gigstack.async.json"
 local sched = require "gigstack.async.sched"
 local log = require "gigstack.runner.log"
 local resources = require "gigstack.resources"
+local client = require "gigstack.client"
 
 local M = { handlers = {}, listener = nil }
 
-local function dispatch(l, ev)
-  local id = ev.id
-  if id and l.seen[id] then l.duplicates = l.duplicates + 1; return end
-  if id and l.journal and l.journal.db:get("webhook:" .. id) then l.duplicates = l.duplicates + 1; return end
-  if id then l.seen[id] = true end
-  local kind = ev.type or ev.event
+local SEEN_MAX = 10000          -- event ids remembered in memory (the journal keeps all)
+
+-- An event is a trigger, not the truth: its object is fetched again from
+-- the API (with the listener's client, so it must belong to this team)
+-- and handlers get that copy. Kinds without a fetcher pass unverified.
+local FETCH = {
+  payment = function(gs, o) return gs.payments:get(o.id) end,
+  invoice = function(gs, o) return gs.invoices:get(o.uuid or o.id) end,
+  receipt = function(gs, o) return gs.receipts:get(o.id) end,
+  client = function(gs, o) return gs.clients:get(o.id) end,
+  service = function(gs, o) return gs.services:get(o.id) end,
+  team = function(gs, o) return gs.teams:get(o.id) end,
+}
+
+local function remember(l, id)
+  if l.seen[id] then return end
+  l.seen[id] = true
+  l.seen_order[#l.seen_order + 1] = id
+  if #l.seen_order > SEEN_MAX then
+    l.seen[table.remove(l.seen_order, 1)] = nil
+  end
+end
+
+--- Replace ev.data.object with the API's copy. Returns "ok", "forged"
+-- (the API does not know the object: drop the event) or "retry" (could
+-- not ask: let gigstack deliver it again).
+local function verify(l, ev, kind)
+  local gs = l.client
+  if gs == false then ev.verified = false; return "ok" end
+  local object = type(ev.data) == "table" and ev.data.object
+  local fetch = FETCH[kind:match("^([%w_]+)%.") or ""]
+  if type(object) ~= "table" or not fetch then ev.verified = false; return "ok" end
+  if (object.id or object.uuid) == nil then return "forged", "event object has no id" end
+  local fresh, err = fetch(gs, object)
+  if fresh then
+    ev.data.object, ev.verified = fresh, true
+    return "ok"
+  end
+  if err.kind == "not_found" then
+    if kind:match("%.deleted$") then ev.verified = true; return "ok" end   -- it is gone indeed
+    return "forged", tostring(err)
+  end
+  return "retry", tostring(err)
+end
+
+--- Run every handler; true when all succeeded.
+local function run_handlers(ev, kind, id)
   local list = {}
   for _, h in ipairs(M.handlers[kind] or {}) do list[#list + 1] = h end
   for _, h in ipairs(M.handlers["*"] or {}) do list[#list + 1] = h end
+  local all_ok = true
   for _, h in ipairs(list) do
     local ok, err = xpcall(h, debug.traceback, ev)
-    if not ok then log.event("webhook.handler_failed", { event = kind, id = id, error = tostring(err) }, "error") end
+    if not ok then
+      all_ok = false
+      log.event("webhook.handler_failed", { event = kind, id = id, error = tostring(err) }, "error")
+    end
   end
-  l.processed = l.processed + 1
-  if id and l.journal then l.journal.db:done("webhook:" .. id, kind or "") end
+  return all_ok
+end
+
+--- Process one event and say what to answer: handlers run before the
+-- answer, so a failure gets a 500 and gigstack delivers the event again;
+-- the event is recorded done (memory, journal) only when all succeeded.
+local function dispatch(l, ev)
+  local kind = ev.type or ev.event
+  local id = ev.id ~= nil and tostring(ev.id) or nil
+  if id and l.seen[id] then l.duplicates = l.duplicates + 1; return 200 end
+  if id and l.busy[id] then return 503 end          -- the same event is being processed
+  if id then l.busy[id] = true end
+  local function process()
+    local verdict, why = verify(l, ev, kind)
+    if verdict == "forged" then
+      l.unverified = l.unverified + 1
+      log.event("webhook.unverified", { event = kind, id = id, reason = why }, "warn")
+      return "forged"
+    elseif verdict == "retry" then
+      log.event("webhook.verify_failed", { event = kind, id = id, error = why }, "error")
+      return nil, 500
+    end
+    if not run_handlers(ev, kind, id) then
+      l.failed = l.failed + 1
+      return nil, 500
+    end
+    l.processed = l.processed + 1
+    return kind
+  end
+  local function settle()
+    if id and l.journal then
+      local result, err = l.journal:once("webhook:" .. id, process, { wait = 0 })
+      if result and err == "skipped" then l.duplicates = l.duplicates + 1 end
+      if result then return result end
+      return nil, type(err) == "table" and err.kind == "busy" and 503 or 500
+    end
+    return process()
+  end
+  local ok, result, status = pcall(settle)
+  if id then l.busy[id] = nil end
+  if not ok then error(result, 0) end     -- a journal error: the server answers 500
+  if not result then return status end
+  if id then remember(l, id) end
+  return 200
 end
 
 --- Start the listener. opts: host (127.0.0.1), port (0 = any), secret
--- (random if absent), journal (gigstack.runner.journal, for dedupe across runs).
+-- (random if absent), journal (gigstack.runner.journal: events done are
+-- recorded there, and two listeners on one journal process an event
+-- once), client (fetches each event's object; default gigstack.new{};
+-- false hands handlers the unverified event).
 function M.listen(opts)
   if M.listener then return M.listener end
   opts = opts or {}
-  local l = { secret = opts.secret or resources.uuid4():gsub("-", ""), seen = {}, processed = 0,
-    duplicates = 0, rejected = 0, journal = opts.journal }
+  local gs = opts.client
+  if gs == nil then
+    local ok, made = pcall(client.new, {})
+    if not ok then
+      error("gigstack.on: events are checked against the API, which needs a client: pass "
+        .. "{client = gs} (or client = false to take events unverified): " .. tostring(made), 3)
+    end
+    gs = resources.attach(made)
+  end
+  local l = { secret = opts.secret or resources.uuid4():gsub("-", ""), seen = {}, seen_order = {},
+    busy = {}, processed = 0, duplicates = 0, rejected = 0, failed = 0, unverified = 0,
+    journal = opts.journal, client = gs }
   local server, err = http.listen{ host = opts.host or "127.0.0.1", port = opts.port or 0,
+    on_error = function(msg) log.event("webhook.error", { error = msg }, "error") end,
     handler = function(req)
       local given = req.path:match("^/hooks/([%w]+)$") or req.headers["x-webhook-secret"]
       if req.method ~= "POST" then return 405, {}, "" end
@@ -44,9 +148,12 @@ function M.listen(opts)
         return 401, { ["Content-Type"] = "application/json" }, '{"error":"unauthorized"}'
       end
       local ev = json.decode(req.body)
-      if type(ev) ~= "table" then return 400, {}, "" end
-      req:respond(200, { ["Content-Type"] = "application/json" }, '{"received":true}')
-      dispatch(l, ev)    -- after the answer: gigstack gets its 2xx at once
+      if type(ev) ~= "table" or json.is_array(ev) or type(ev.type or ev.event) ~= "string" then
+        return 400, { ["Content-Type"] = "application/json" }, '{"error":"an event is a JSON object with a type"}'
+      end
+      local status = dispatch(l, ev)
+      return status, { ["Content-Type"] = "application/json" },
+        status == 200 and '{"received":true}' or '{"received":false}'
     end }
   if not server then error("gigstack.on: " .. err, 3) end
   l.server = server
