@@ -287,3 +287,59 @@ describe("SAT rules before sending", function()
       { type = "IVA", rate = 0.16 }, { type = "IVA", rate = 0.106667, withholding = true } } } } })))
   end)
 end)
+
+-- With validation off the emulator is the judge: it refuses the same
+-- bodies with a 400 naming the same field.
+describe("the emulator refuses what the SDK refuses", function()
+  local OFF = { validate = false }
+  local function item(over)
+    local it = { description = "Consultoría", quantity = 1, unit_price = 1000, unit_key = "E48",
+      taxes = { { type = "IVA", rate = 0.16 } } }
+    for k, v in pairs(over or {}) do it[k] = v end
+    return it
+  end
+  local function rejected(res, err, field)
+    assert.is_nil(res)
+    assert.equals(400, err.status)
+    assert.truthy(err.message:find(field .. ":", 1, true), err.message)
+  end
+
+  it("CP01, a wrong unit_key, exchange rates, two IVAs, a use the persona or régimen does not allow, no zip",
+    function()
+    support.with_mock(function(gs)
+      local moral = gigstack.check(gs.clients:create({ legal_name = "CLIENTE SA", tax_id = "SAT970701NN3",
+        tax_system = "601", address = { zip = "06600" } }, OFF))
+      local function invoice(over)
+        local b = { client = { id = moral.id }, payment_form = "03", payment_method = "PUE", items = { item() } }
+        for k, v in pairs(over) do b[k] = v end
+        return gs.invoices:create(b, OFF)
+      end
+      -- the base body is accepted
+      assert.is_string(gigstack.check(invoice{}).uuid)
+      local res, err = invoice{ use = "CP01" }
+      rejected(res, err, "use")
+      res, err = invoice{ use = "D01" }                       -- D01 is for personas físicas
+      rejected(res, err, "use")
+      res, err = invoice{ items = { item{ unit_key = "e48" } } }
+      rejected(res, err, "items[1].unit_key")
+      res, err = invoice{ currency = "USD", exchange_rate = 0 }
+      rejected(res, err, "exchange_rate")
+      res, err = invoice{ exchange_rate = 17.5 }               -- MXN
+      rejected(res, err, "exchange_rate")
+      res, err = invoice{ currency = "USD", exchange_rate = 17.1234567 }
+      rejected(res, err, "exchange_rate")
+      res, err = invoice{ items = { item{ taxes = { { type = "IVA", rate = 0.16 }, { type = "IVA", rate = 0.08 } } } } }
+      rejected(res, err, "items[1].taxes[2]")
+      res, err = gs.clients:create({ legal_name = "MARIA RODRIGUEZ", tax_id = "ROSM850315QT8",
+        tax_system = "605", use = "G03", address = { zip = "06600" } }, OFF)
+      rejected(res, err, "use")
+      local nozip = gigstack.check(gs.clients:create({ legal_name = "SIN CP SA", tax_id = "AAA010101AAA",
+        tax_system = "601" }, OFF))
+      res, err = gs.invoices:create({ client = { id = nozip.id }, payment_form = "03", items = { item() } }, OFF)
+      rejected(res, err, "client.address.zip")
+      res, err = gs.payments:register({ automation_type = "pue_invoice", payment_form = "03",
+        currency = "USD", exchange_rate = 0, client = { id = moral.id }, items = { item() } }, OFF)
+      rejected(res, err, "exchange_rate")
+    end)
+  end)
+end)

@@ -35,6 +35,9 @@ function M.apply(c, body, obj, path, creating)
   obj.email = email or obj.email
   obj.tax_system = tax_system or obj.tax_system
   obj.use = use or obj.use or sat.default_uso(obj.tax_id, obj.tax_system)   -- S01 for 616, else G03
+  -- a uso outside c_UsoCFDI (the docs' example P01) is left to the invoice
+  local why = use and sat.uso(use) and check.uso_problem(use, obj.tax_id, obj.tax_system)
+  if why then c:add(path .. "use", why) end
   if address then obj.address = address end
   obj.address = obj.address or {}
   if body.metadata ~= nil then obj.metadata = body.metadata end

@@ -112,8 +112,15 @@ local function from_body(ctx, body, kind)
   if method == "PPD" and form and form ~= "99" then c:add("payment_form", "must be 99 when payment_method is PPD") end
   if method == "PUE" and form == "99" then c:add("payment_form", "99 is not allowed when payment_method is PUE") end
   local use = body.use or (client and (client.use or sat.default_uso(client.tax_id, client.tax_system))) or "G03"
-  if not sat.uso(use) then c:add("use", tostring(use) .. " is not a c_UsoCFDI code (CFDI 4.0)") end
+  if not sat.uso(use) then c:add("use", tostring(use) .. " is not a c_UsoCFDI code (CFDI 4.0)")
+  elseif kind == "I" and client then
+    local why = check.uso_problem(use, client.tax_id, client.tax_system)
+    if why then c:add("use", why) end
+  end
   if client and not client.tax_id then c:add("client.tax_id", "the client needs an RFC to be invoiced") end
+  local nozip = check.receptor_zip_problem(client)
+  if nozip then c:add("client.address.zip", nozip) end
+  c:exchange_rate(body, "exchange_rate", currency)
   local items = c:array(body, "items", "items", true)
   if #c.problems > 0 then c:done() end
   local out, lines = amounts.items(ctx, c, items)
