@@ -210,7 +210,7 @@ describe("SAT rules before sending", function()
   end)
 
   it("refuses a discount larger than its line's importe", function()
-    -- importe 2 × 50.00 = 100.00 < discount 100.01; a discount of exactly 100.00 would be allowed
+    -- importe 2 × 50.00 = 100.00 < discount 100.01; 99.99 leaves a base of 0.01 and passes
     refused(function(gs)
       return gs.invoices:create(invoice{ items = { item{ quantity = 2, unit_price = 50, discount = 100.01 } } })
     end, "items[1].discount", "CFDI40169")
@@ -261,6 +261,12 @@ describe("SAT rules before sending", function()
       return gs.invoices:create(invoice{ client = { legal_name = "PUBLICO EN GENERAL", tax_id = "XAXX010101000",
         tax_system = "616", address = { zip = "37000" } } })
     end, "client.use", "CFDI40161")
+    -- the invoice's own use S01 covers it; a receipt payment (no invoice yet) needs none
+    assert.is_true((validate.invoice(invoice{ use = "S01", client = { legal_name = "PUBLICO EN GENERAL",
+      tax_id = "XAXX010101000", tax_system = "616" } })))
+    assert.is_true((validate.payment_register{ automation_type = "receipt", payment_form = "01",
+      client = { legal_name = "PUBLICO EN GENERAL", tax_id = "XAXX010101000", tax_system = "616" },
+      items = { item() } }))
   end)
 
   it("gives a generic or 616 client without a use S01 in the emulator, never G03", function()

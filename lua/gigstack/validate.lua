@@ -100,7 +100,7 @@ function M.client_into(r, c, prefix, opts)
   local sin_obligaciones = persona == "generic" or known_regimen == "616"
   if given(c.use) then
     M.uso_into(r, prefix .. "use", tostring(c.use), persona, known_regimen, tax_id)
-  elseif sin_obligaciones then
+  elseif sin_obligaciones and not opts.use_given and (opts.require_tax_id or prefix == "") then
     -- the API's default uso is G03, which c_UsoCFDI does not allow for régimen 616
     r:add(prefix .. "use", "is required for " .. (persona == "generic" and "the generic RFC " .. tax_id
       or "régimen 616") .. ": must be S01 (sin efectos fiscales); the API's default G03 does not allow régimen 616",
@@ -343,7 +343,7 @@ function M.invoice(body)
   local persona, regimen, tax_id
   if not given(c) then r:add("client", "is required")
   elseif type(c) == "table" and not given(c.id) then
-    persona, regimen = M.client_into(r, c, "client.", { require_tax_id = true })
+    persona, regimen = M.client_into(r, c, "client.", { require_tax_id = true, use_given = given(body.use) })
     tax_id = c.tax_id or c.rfc
   end
   items_into(r, body.items, "unit_price")
