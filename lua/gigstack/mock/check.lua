@@ -108,7 +108,7 @@ end
 function Checker:exchange_rate(body, key, currency)
   local v = body[key]
   if not present(v) then return end
-  local d = type(v) == "number" and decimal.parse(v)
+  local d = (type(v) == "number" or type(v) == "string") and decimal.parse(v)
   if not d then self:add(key, "must be a number")
   elseif d:sign() <= 0 then self:add(key, "must be greater than 0 (CFDI40117)")
   elseif d ~= d:round(6) then self:add(key, "has more than 6 decimals (CFDI40117)")
