@@ -194,6 +194,18 @@ describe("SAT rules before sending", function()
     end)
   end)
 
+  it("sat.clave_unidad and sat.default_uso", function()
+    local sat = require "gigstack.sat"
+    assert.same({ "known", "pattern" }, { sat.clave_unidad("E48"), sat.clave_unidad("DPC") })
+    assert.is_nil(sat.clave_unidad("e48"))
+    assert.is_nil(sat.clave_unidad("ABCD"))
+    assert.same({ "S01", "S01", "S01", "G03" }, { sat.default_uso("XAXX010101000"),
+      sat.default_uso("XEXX010101000", "616"), sat.default_uso("ROSM850315QT8", "616"),
+      sat.default_uso("SAT970701NN3", "601") })
+    -- the persona alone, when no régimen is known
+    assert.same({ false, "is not for personas morales" }, { sat.uso_allows("D01", nil, "moral") })
+  end)
+
   it("refuses exchange_rate = 0", function()
     refused(function(gs) return gs.invoices:create(invoice{ currency = "USD", exchange_rate = 0 }) end,
       "exchange_rate", "CFDI40117")

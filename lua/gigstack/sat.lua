@@ -37,6 +37,14 @@ function M.moneda(code) return M.lookup("c_Moneda", code) end
 function M.motivo_cancelacion(code) return M.lookup("c_MotivoCancelacion", code) end
 function M.unidad(code) return M.lookup("c_ClaveUnidad", code) end
 
+--- Is `key` a c_ClaveUnidad code? "known" when in the shipped subset,
+-- "pattern" when it only fits the catalog's shape (1 to 3 capital
+-- letters or digits; the SAT's catalog has about 2,400 codes), nil when not.
+function M.clave_unidad(key)
+  if type(key) ~= "string" or not key:match("^[A-Z0-9][A-Z0-9]?[A-Z0-9]?$") then return nil end
+  return M.unidad(key) and "known" or "pattern"
+end
+
 local IMPUESTO_CODES = { ISR = "001", IVA = "002", IEPS = "003" }
 local IMPUESTO_NAMES = { ["001"] = "ISR", ["002"] = "IVA", ["003"] = "IEPS" }
 

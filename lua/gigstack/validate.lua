@@ -213,10 +213,11 @@ local function items_into(r, items, price_field)
       end
       if given(it.unit_key) then
         local key = tostring(it.unit_key)
-        if not key:match("^[A-Z0-9][A-Z0-9]?[A-Z0-9]?$") then
+        local known = sat.clave_unidad(key)
+        if not known then
           r:add(p .. ".unit_key", key .. " is not a c_ClaveUnidad code (1 to 3 capital letters or digits)",
             "CFDI40165")
-        elseif not sat.unidad(key) then
+        elseif known == "pattern" then
           r:warn(p .. ".unit_key", key .. " is not in the c_ClaveUnidad subset the SDK ships; "
             .. "check it against the SAT's catalog", "CFDI40165")
         end

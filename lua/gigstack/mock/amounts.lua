@@ -132,7 +132,7 @@ function M.items(ctx, c, items)
       lines[#lines + 1] = M.line(c, copy, path, price)
       copy.product_key = copy.product_key or "01010101"
       copy.unit_key = copy.unit_key or "E48"
-      if type(copy.unit_key) ~= "string" or not copy.unit_key:match("^[A-Z0-9][A-Z0-9]?[A-Z0-9]?$") then
+      if not sat.clave_unidad(copy.unit_key) then
         c:add(path .. ".unit_key", "is not a c_ClaveUnidad code (CFDI40165)")
       end
       if price then copy.unit_price = json.raw(decimal.from_units(price, 2):format(2)) end
