@@ -182,7 +182,9 @@ local function discount_into(r, it, p, price_field)
       if not ok then return end   -- the taxes themselves are reported by taxes_into
       price = net
     end
-    price = qty:mul(price)
+    local ok, importe = pcall(qty.mul, qty, price)
+    if not ok then return end   -- beyond 18 digits: the API answers for the range
+    price = importe
   end
   if d > price then
     r:add(p .. ".discount", "must not exceed the line's importe " .. price:round(6):format(), "CFDI40169")
