@@ -59,4 +59,34 @@ describe("emulator totals", function()
       assert.same({ 144, 1043.98 }, { p.taxes, p.total })
     end)
   end)
+  it("IEPS 8 % and IVA 16 % included in the price: 125.28 nets to 100.00 (÷ 1.08 × 1.16)", function()
+    with_client(function(gs)
+      -- net = 125.28 / (1.08 × 1.16) = 100.000000; IEPS 8.00; IVA on 108.00 = 17.28 → taxes 25.28
+      local p = register(gs, { { description = "x", unit_price = 125.28, taxes = {
+        { type = "IEPS", rate = 0.08, inclusive = true }, { type = "IVA", rate = 0.16, inclusive = true } } } })
+      assert.same({ 100, 25.28, 125.28 }, { p.subtotal, p.taxes, p.total })
+    end)
+  end)
+
+  it("an IEPS cuota included in the price is not ignored: 10 litres at 29.00 total 290.00", function()
+    with_client(function(gs)
+      -- net per litre = 29.00 / 1.16 − 1.50 = 23.50; 10 × 23.50 = 235.00;
+      -- IEPS 10 litres × 1.50 = 15.00; IVA (235.00 + 15.00) × 0.16 = 40.00 → taxes 55.00
+      local p = register(gs, { { description = "x", quantity = 10, unit_price = 29, taxes = {
+        { type = "IEPS", factor = "Cuota", rate = 1.5, inclusive = true },
+        { type = "IVA", rate = 0.16, inclusive = true } } } })
+      assert.same({ 235, 55, 290 }, { p.subtotal, p.taxes, p.total })
+    end)
+  end)
+
+  it("withholds IVA on price + IEPS like the transferred IVA", function()
+    with_client(function(gs)
+      -- IEPS 26.50; IVA (100 + 26.50) × 0.16 = 20.24; withheld 126.50 × 0.106667 = 13.49;
+      -- total 100 + 26.50 + 20.24 − 13.49 = 133.25
+      local p = register(gs, { { description = "x", unit_price = 100, taxes = {
+        { type = "IEPS", rate = 0.265 }, { type = "IVA", rate = 0.16 },
+        { type = "IVA", rate = 0.106667, withholding = true } } } })
+      assert.same({ 100, 46.74, 13.49, 133.25 }, { p.subtotal, p.taxes, p.withholding_taxes, p.total })
+    end)
+  end)
 end)

@@ -104,6 +104,91 @@ describe("tax", function()
   end)
 end)
 
+describe("tax fixes (issue 10)", function()
+  local IEPS_CUOTA = "1.500000"   -- a per-litre IEPS cuota inside c_TasaOCuota's 0–72.1605 range
+
+  it("IEPS Cuota: Base is the number of units and Importe = Base × TasaOCuota within the limits", function()
+    -- 10 litres at 23.50: Importe 10 × 23.50 = 235.00.
+    -- IEPS Cuota 1.500000 per litre: Base = Cantidad = 10 (litres, not 235.00),
+    --   Importe = 10 × 1.5 = 15.00; limits with Base written "10" (0 decimals):
+    --   LI = trunc((10 − 0.5) × 1.5) = 14.25, LS = ceil((10 + 0.5 − 1e-12) × 1.5) = 15.75.
+    -- IVA on price + IEPS: Base 235.00 + 15.00 = 250.00, Importe 40.00; Total 290.00.
+    local line = tax.line{ quantity = 10, unit_price = "23.50",
+      taxes = { { type = "IEPS", factor = "Cuota", rate = IEPS_CUOTA }, iva() } }
+    local ieps = line.traslados[1]
+    assert.same({ "IEPS", "Cuota", "10", "15.00" },
+      { ieps.impuesto, ieps.tipo_factor, ieps.base:format(), ieps.importe:format() })
+    local ok, li, ls = tax.within_limits(ieps.importe, ieps.base, ieps.tasa)
+    assert.is_true(ok)
+    assert.same({ "14.25", "15.75" }, { li:format(), ls:format() })
+    assert.same({ "250.00", "40.00" }, { line.traslados[2].base:format(), line.traslados[2].importe:format() })
+    local doc = tax.document{ lines = { { quantity = 10, unit_price = "23.50",
+      taxes = { { type = "IEPS", factor = "Cuota", rate = IEPS_CUOTA }, iva() } } } }
+    assert.same({ "235.00", "55.00", "290.00" },
+      { doc.subtotal:format(), doc.total_traslados:format(), doc.total:format() })
+    assert.equals("10.00", doc.traslados[1].base:format())   -- summary Base: Σ units, currency decimals
+  end)
+
+  it("back-computes a net price from a gross one compounding IEPS and IVA (LIVA art. 18)", function()
+    -- gross = p × (1 + 0.08) × (1 + 0.16) = p × 1.2528 → p = 125.28 / 1.2528 = 100.000000
+    -- (the additive 1 + 0.08 + 0.16 = 1.24 gives 101.032258, whose invoice totals 126.57).
+    local taxes = { { type = "IEPS", rate = "0.08" }, iva() }
+    local unit = tax.unit_price_from_gross("125.28", taxes)
+    assert.equals("100.000000", unit:format())
+    -- check: Importe 100.00, IEPS 8.00, IVA on 108.00 = 17.28, Total 125.28
+    local doc = tax.document{ lines = { { unit_price = unit, taxes = taxes } } }
+    assert.same({ "100.00", "25.28", "125.28" },
+      { doc.subtotal:format(), doc.total_traslados:format(), doc.total:format() })
+  end)
+
+  it("back-computes a net price with an IEPS cuota instead of ignoring it", function()
+    -- gross per litre 29.00 = (p + 1.50) × 1.16 → p = 29.00 / 1.16 − 1.50 = 25.00 − 1.50 = 23.500000
+    -- (ignoring the cuota gives 25.000000 and 10 litres would total 306.60 instead of 290.00).
+    local taxes = { { type = "IEPS", factor = "Cuota", rate = IEPS_CUOTA }, iva() }
+    local unit = tax.unit_price_from_gross("29.00", taxes)
+    assert.equals("23.500000", unit:format())
+    local doc = tax.document{ lines = { { quantity = 10, unit_price = unit, taxes = taxes } } }
+    assert.equals("290.00", doc.total:format())
+  end)
+
+  it("tax.line rounds to the currency's decimals: JPY 0, USD 2", function()
+    -- JPY (c_Moneda decimales 0): 3 × 333 = 999; IVA 999 × 0.16 = 159.84 → 160.
+    local jpy = tax.line{ currency = "JPY", quantity = 3, unit_price = "333", taxes = { iva() } }
+    assert.same({ "999", "160" }, { jpy.importe:format(), jpy.traslados[1].importe:format() })
+    -- USD (2): 1 × 10.005 = 10.005 → 10.01; IVA 10.01 × 0.16 = 1.6016 → 1.60.
+    local usd = tax.line{ currency = "USD", unit_price = "10.005", taxes = { iva() } }
+    assert.same({ "10.01", "1.60" }, { usd.importe:format(), usd.traslados[1].importe:format() })
+    assert.has_error(function() tax.line{ currency = "ZZZ", unit_price = "1" } end)
+  end)
+
+  it("withholds IVA on the same base as the transferred IVA, IEPS included", function()
+    -- 100.00 with IEPS 26.5 %: IEPS 26.50; IVA base 100.00 + 26.50 = 126.50 → IVA 20.24;
+    -- IVA withheld 126.50 × 0.106667 = 13.4933755 → 13.49 (not 100.00 × 0.106667 = 10.67).
+    -- Total 100.00 + 26.50 + 20.24 − 13.49 = 133.25.
+    local taxes = { { type = "IEPS", rate = "0.265" }, iva(),
+      { type = "IVA", rate = tax.RET_IVA_TWO_THIRDS, withholding = true } }
+    local line = tax.line{ unit_price = "100.00", taxes = taxes }
+    assert.same({ "126.50", "13.49" }, { line.retenciones[1].base:format(), line.retenciones[1].importe:format() })
+    assert.equals(line.traslados[2].base, line.retenciones[1].base)
+    assert.equals("133.25", tax.document{ lines = { { unit_price = "100.00", taxes = taxes } } }.total:format())
+  end)
+
+  it("reads a numeric base with the Importe's decimals: 10000.0 is 10000.00, not 10000", function()
+    -- 10000.0 is written 10000.00 (2 decimals): limits (10000 ∓ 0.005) × 0.106667 → [1066.66, 1066.68],
+    -- the same as the string "10000.00"; read as 0 decimals it would be ∓0.5 → [1066.61, 1066.73].
+    for _, base in ipairs{ 10000.0, 10000, "10000.00" } do
+      local li, ls = tax.limits(base, tax.RET_IVA_TWO_THIRDS)
+      assert.same({ "1066.66", "1066.68" }, { li:format(), ls:format() }, tostring(base))
+    end
+    -- a string keeps its written decimals: "10000" → ∓0.5 → [1066.61, 1066.73]
+    local li, ls = tax.limits("10000", tax.RET_IVA_TWO_THIRDS)
+    assert.same({ "1066.61", "1066.73" }, { li:format(), ls:format() })
+    -- JPY (0 decimals): 10000.0 → ∓0.5 and a 0-decimal Importe: [1066, 1067]
+    li, ls = tax.limits(10000.0, tax.RET_IVA_TWO_THIRDS, 0)
+    assert.same({ "1066", "1067" }, { li:format(), ls:format() })
+  end)
+end)
+
 describe("decimal", function()
   it("rounds half-up away from zero and never goes through a float", function()
     assert.equals("2.68", decimal.new("2.675"):round(2):format())

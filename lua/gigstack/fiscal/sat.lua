@@ -37,6 +37,14 @@ function M.moneda(code) return M.lookup("c_Moneda", code) end
 function M.motivo_cancelacion(code) return M.lookup("c_MotivoCancelacion", code) end
 function M.unidad(code) return M.lookup("c_ClaveUnidad", code) end
 
+--- Is `key` a c_ClaveUnidad code? "known" when in the shipped subset,
+-- "pattern" when it only fits the catalog's shape (1 to 3 capital
+-- letters or digits; the SAT's catalog has about 2,400 codes), nil when not.
+function M.clave_unidad(key)
+  if type(key) ~= "string" or not key:match("^[A-Z0-9][A-Z0-9]?[A-Z0-9]?$") then return nil end
+  return M.unidad(key) and "known" or "pattern"
+end
+
 local IMPUESTO_CODES = { ISR = "001", IVA = "002", IEPS = "003" }
 local IMPUESTO_NAMES = { ["001"] = "ISR", ["002"] = "IVA", ["003"] = "IEPS" }
 
@@ -68,17 +76,28 @@ function M.regimen_allows(code, persona)
 end
 
 --- Is uso `uso` allowed for a receptor with régimen `regimen` and
--- persona "fisica"/"moral"? Returns true or false, reason.
+-- persona "fisica"/"moral"? Either may be nil (unknown): only what is
+-- known is checked. Returns true or false, reason.
 function M.uso_allows(uso, regimen, persona)
   local row = M.uso(uso)
   if not row then return false, "is not a c_UsoCFDI code" end
   if persona == "fisica" and not row.fisica then return false, "is not for personas físicas" end
   if persona == "moral" and not row.moral then return false, "is not for personas morales" end
+  if regimen == nil then return true end
   for _, r in ipairs(row.regimenesReceptor or {}) do
     if r == regimen then return true end
   end
   return false, "does not allow régimen " .. tostring(regimen)
     .. " (allowed: " .. table.concat(row.regimenesReceptor or {}, ", ") .. ")"
+end
+
+--- The uso a receptor gets when none is given: S01 for the generic RFCs
+-- and régimen 616 (c_UsoCFDI allows them no G03), else the API's G03.
+function M.default_uso(tax_id, regimen)
+  if tax_id == "XAXX010101000" or tax_id == "XEXX010101000" or tostring(regimen) == "616" then
+    return "S01"
+  end
+  return "G03"
 end
 
 --- Is `rate` allowed for impuesto/factor as traslado or retención per

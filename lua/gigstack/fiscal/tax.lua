@@ -31,11 +31,23 @@ local function norm_tax(t, i)
 end
 
 --- One concept. spec: quantity, unit_price, discount, taxes = {{type,
--- factor, rate, withholding}}, decimals (of the amounts written; default
--- 2, at most 6). Returns {importe, descuento, base, traslados,
--- retenciones}; every amount a Decimal rounded half-up to `decimals`.
+-- factor, rate, withholding}}, currency (default MXN), decimals (of the
+-- amounts written; default: the currency's c_Moneda decimals, at most 6).
+-- Returns {importe, descuento, base, traslados, retenciones}; every
+-- amount a Decimal rounded half-up to `decimals`.
+--
+-- Bases (cfdi-domain.md §3.2): a Tasa tax is on Importe − Descuento; an
+-- IVA, transferred or withheld, is on that plus the transferred IEPS
+-- (LIVA art. 18: the IVA withheld is a part of the IVA transferred, so it
+-- has the same base); a Cuota tax's Base is the number of units
+-- (Cantidad, e.g. litres) and its Importe is Base × TasaOCuota.
 function M.line(spec)
-  local places = spec.decimals or 2
+  local places = spec.decimals
+  if not places then
+    local currency = spec.currency or "MXN"
+    places = sat.decimals(currency)
+    if not places then error("currency: " .. tostring(currency) .. " is not a c_Moneda code", 2) end
+  end
   local qty = D(spec.quantity or 1)
   local importe = qty:mul(D(spec.unit_price), places)
   local descuento = D(spec.discount or 0):round(places)
@@ -44,16 +56,16 @@ function M.line(spec)
     descuento = descuento, base = base, traslados = {}, retenciones = {} }
   local taxes = {}
   for i, t in ipairs(spec.taxes or {}) do taxes[i] = norm_tax(t, i) end
-  -- IEPS first: a transferred IVA is computed on the price plus IEPS (LIVA art. 18)
+  -- IEPS first: an IVA is computed on the price plus the transferred IEPS
   local ieps = decimal.zero
   for pass = 1, 2 do
     for _, t in ipairs(taxes) do
       if (pass == 1) == (t.impuesto == "IEPS") then
         local tbase = base
-        if t.impuesto == "IVA" and not t.withholding then tbase = base + ieps end
+        if t.impuesto == "IVA" then tbase = base + ieps end
+        if t.tipo_factor == "Cuota" then tbase = qty end
         local amount
-        if t.tipo_factor == "Tasa" then amount = tbase:mul(t.tasa, places)
-        elseif t.tipo_factor == "Cuota" then amount = qty:mul(t.tasa, places) end
+        if t.tipo_factor ~= "Exento" then amount = tbase:mul(t.tasa, places) end
         if t.impuesto == "IEPS" and amount and not t.withholding then ieps = ieps + amount end
         local entry = { impuesto = t.impuesto, tipo_factor = t.tipo_factor, tasa = t.tasa,
           base = tbase, importe = amount }
@@ -135,17 +147,24 @@ function M.document(spec)
   return doc
 end
 
-local function decimals_of(d)
-  return decimal.parse(d).scale
+--- Decimals the SAT counts for a base (cfdi-domain.md §3.3: as written
+-- in the XML). A string or Decimal says it itself ("10000" has 0, "10000.00"
+-- 2); a Lua number carries no written form (10000.0 prints "10000"), so it
+-- is read as it would be written: at least the Importe's decimals.
+local function base_decimals(base, places)
+  if type(base) == "string" then return #(base:match("%.(%d+)%s*$") or "") end
+  local d = D(base)
+  if type(base) == "number" then return math.max(d.scale, places) end
+  return d.scale
 end
 
 --- SAT limits for a tax Importe (cfdi-domain.md §3.3): base as written
--- (its decimals count), rate, decimals of the Importe. Returns li, ls.
+-- (its decimals count; see base_decimals), rate, decimals of the Importe
+-- (the currency's, default 2). Returns li, ls.
 function M.limits(base, rate, places)
-  local b = D(base)
-  local db = decimals_of(base)
-  if type(base) == "string" then db = #(base:match("%.(%d+)$") or "") end
   places = places or 2
+  local b = D(base)
+  local db = base_decimals(base, places)
   local half = decimal.from_units(5, db + 1)
   local tiny = decimal.from_units(1, 12)
   local r = D(rate)
@@ -162,16 +181,33 @@ function M.within_limits(amount, base, rate, places)
 end
 
 --- Unit price (6 decimals) that makes `gross` per unit, taxes
--- included: gross / (1 + transferred rates − withheld rates).
+-- included, with the arithmetic of M.line: IEPS on the price (Tasa R) or
+-- per unit (Cuota C), IVA transferred (T) and withheld (V) on price + IEPS,
+-- other withholdings on the price (W) or per unit (Cuota K):
+--   gross = (p·(1 + R) + C)·(1 + T − V) − p·W − K
+--   p     = (gross − C·(1 + T − V) + K) / ((1 + R)·(1 + T − V) − W)
+-- e.g. IEPS 8 % and IVA 16 % divide by 1.08 × 1.16 = 1.2528, not 1.24.
 function M.unit_price_from_gross(gross, taxes, places)
-  local factor = D(1)
+  local R, C, F, W, K = decimal.zero, decimal.zero, D(1), decimal.zero, decimal.zero
   for i, t in ipairs(taxes or {}) do
     local n = norm_tax(t, i)
     if n.tipo_factor == "Tasa" then
-      factor = n.withholding and (factor - n.tasa) or (factor + n.tasa)
+      if n.impuesto == "IVA" then
+        F = n.withholding and (F - n.tasa) or (F + n.tasa)
+      elseif n.impuesto == "IEPS" and not n.withholding then
+        R = R + n.tasa
+      else
+        W = W + n.tasa
+      end
+    elseif n.tipo_factor == "Cuota" then
+      if n.impuesto == "IEPS" and not n.withholding then C = C + n.tasa else K = K + n.tasa end
     end
   end
-  return D(gross):div(factor, places or 6)
+  local divisor = (D(1) + R):mul(F) - W
+  if divisor.scale > 10 then divisor = divisor:round(10) end
+  if divisor:sign() <= 0 then error("taxes: the withholdings leave nothing of the price", 2) end
+  local numerator = D(gross) - C:mul(F) + K
+  return numerator:div(divisor, places or 6)
 end
 
 return M

@@ -5,6 +5,7 @@
 local rfc = require "gigstack.fiscal.rfc"
 local sat = require "gigstack.fiscal.sat"
 local decimal = require "gigstack.fiscal.decimal"
+local tax = require "gigstack.fiscal.tax"
 local errors = require "gigstack.async.errors"
 local json = require "gigstack.async.json"
 
@@ -17,12 +18,16 @@ local function report()
   return setmetatable({ problems = {}, warnings = {} }, Report)
 end
 
-function Report:add(field, rule)
-  self.problems[#self.problems + 1] = { field = field, rule = rule, message = rule }
+-- `code`: the SAT rule broken (Anexo 20 matriz de errores CFDI40xxx, as
+-- PACs report it), kept in `sat` and named in the text.
+function Report:add(field, rule, code)
+  if code then rule = rule .. " (" .. code .. ")" end
+  self.problems[#self.problems + 1] = { field = field, rule = rule, message = rule, sat = code }
 end
 
-function Report:warn(field, text)
-  self.warnings[#self.warnings + 1] = { field = field, message = text }
+function Report:warn(field, text, code)
+  if code then text = text .. " (" .. code .. ")" end
+  self.warnings[#self.warnings + 1] = { field = field, message = text, sat = code }
 end
 
 local function given(v)
@@ -38,7 +43,25 @@ local function number_rule(r, v, path, rule)
   return d
 end
 
---- Client fields (prefix: "" or "client."). Returns the persona type.
+--- A receptor's uso (c_UsoCFDI) for an income or egress CFDI: in the
+-- catalog, not CP01 (payment CFDIs only), S01 for the generic RFC, and
+-- allowed for the persona and régimen when they are known (CFDI40161).
+function M.uso_into(r, field, uso, persona, regimen, tax_id)
+  if uso == "CP01" then
+    r:add(field, "CP01 (Pagos) is only for payment CFDIs (tipo P); gigstack sets it on complements itself",
+      "CFDI40161")
+  elseif persona == "generic" and uso ~= "S01" then
+    r:add(field, "must be S01 (sin efectos fiscales) for the generic RFC " .. tostring(tax_id), "CFDI40161")
+  elseif not sat.uso(uso) then
+    r:add(field, uso .. " is not a c_UsoCFDI code (CFDI 4.0)", "CFDI40160")
+  elseif persona ~= "generic" and (persona or regimen) then
+    local ok, why = sat.uso_allows(uso, regimen, persona)
+    if not ok then r:add(field, "uso " .. uso .. " " .. why, "CFDI40161") end
+  end
+end
+
+--- Client fields (prefix: "" or "client."). Returns the persona type
+-- and the régimen when it is a valid one.
 function M.client_into(r, c, prefix, opts)
   opts = opts or {}
   if type(c) ~= "table" then r:add(prefix:sub(1, -2), "must be an object"); return end
@@ -59,44 +82,54 @@ function M.client_into(r, c, prefix, opts)
     r:add(prefix .. "legal_name", "name or legal_name is required")
   end
   local regimen = c.tax_system
+  local known_regimen
   if given(regimen) then
     regimen = tostring(regimen)
     if not sat.regimen(regimen) then
-      r:add(prefix .. "tax_system", regimen .. " is not a c_RegimenFiscal code")
+      r:add(prefix .. "tax_system", regimen .. " is not a c_RegimenFiscal code", "CFDI40157")
     elseif persona == "generic" and regimen ~= "616" then
-      r:add(prefix .. "tax_system", "must be 616 (sin obligaciones fiscales) for the generic RFC " .. tax_id)
+      r:add(prefix .. "tax_system", "must be 616 (sin obligaciones fiscales) for the generic RFC " .. tax_id,
+        "CFDI40158")
     elseif persona ~= "generic" and persona and not sat.regimen_allows(regimen, persona) then
       r:add(prefix .. "tax_system", "régimen " .. regimen .. " is not for personas "
-        .. (persona == "fisica" and "físicas" or "morales"))
+        .. (persona == "fisica" and "físicas" or "morales"), "CFDI40158")
+    else
+      known_regimen = regimen
     end
   end
+  local sin_obligaciones = persona == "generic" or known_regimen == "616"
   if given(c.use) then
-    local uso = tostring(c.use)
-    if persona == "generic" and uso ~= "S01" and uso ~= "CP01" then
-      r:add(prefix .. "use", "must be S01 (sin efectos fiscales) for the generic RFC " .. tax_id)
-    elseif not sat.uso(uso) then
-      r:add(prefix .. "use", uso .. " is not a c_UsoCFDI code (CFDI 4.0)")
-    elseif given(regimen) and sat.regimen(tostring(regimen)) and persona ~= "generic" then
-      local ok, why = sat.uso_allows(uso, tostring(regimen), persona)
-      if not ok then r:add(prefix .. "use", "uso " .. uso .. " " .. why) end
-    end
+    M.uso_into(r, prefix .. "use", tostring(c.use), persona, known_regimen, tax_id)
+  elseif sin_obligaciones and not opts.use_given and (opts.require_tax_id or prefix == "") then
+    -- the API's default uso is G03, which c_UsoCFDI does not allow for régimen 616
+    r:add(prefix .. "use", "is required for " .. (persona == "generic" and "the generic RFC " .. tax_id
+      or "régimen 616") .. ": must be S01 (sin efectos fiscales); the API's default G03 does not allow régimen 616",
+      "CFDI40161")
   end
   local address = c.address
+  local zip
   if given(address) then
     if type(address) ~= "table" then r:add(prefix .. "address", "must be an object")
-    elseif given(address.zip) and not tostring(address.zip):match("^%d%d%d%d%d$") then
-      r:add(prefix .. "address.zip", "must be a 5-digit código postal")
+    elseif given(address.zip) then
+      zip = tostring(address.zip)
+      if not zip:match("^%d%d%d%d%d$") then r:add(prefix .. "address.zip", "must be a 5-digit código postal") end
     end
+  end
+  if opts.require_tax_id and not zip and (type(address) == "table" or not given(address))
+      and persona ~= "generic" then
+    r:add(prefix .. "address.zip", "is required to invoice the client: it is the CFDI's "
+      .. "DomicilioFiscalReceptor (required by cfdv40.xsd)")
   end
   if given(c.email) and not tostring(c.email):match("^[^@%s]+@[^@%s]+%.[^@%s]+$") then
     r:add(prefix .. "email", "must be an email address")
   end
-  return persona
+  return persona, known_regimen
 end
 
 local function taxes_into(r, taxes, path)
   if not given(taxes) then return end
   if type(taxes) ~= "table" then r:add(path, "must be an array"); return end
+  local iva_traslado
   for j, t in ipairs(taxes) do
     local tp = path .. "[" .. j .. "]"
     if type(t) ~= "table" then
@@ -117,9 +150,44 @@ local function taxes_into(r, taxes, path)
         r:add(tp .. ".rate", "is required for factor " .. factor)
       else
         local ok, why = sat.tasa_allows(impuesto, factor, t.rate, withholding)
-        if not ok then r:add(tp .. ".rate", why) end
+        if not ok then r:add(tp .. ".rate", why, withholding and "CFDI40185" or "CFDI40179") end
+      end
+      if impuesto == "IVA" and not withholding then
+        if iva_traslado then
+          r:add(tp, "a second transferred IVA on one line (taxes[" .. iva_traslado
+            .. "] transfers IVA already): a concept is taxed at one IVA rate or exempt")
+        else
+          iva_traslado = j
+        end
       end
     end
+  end
+end
+
+-- A concept's Descuento must not exceed its Importe (Cantidad ×
+-- ValorUnitario, net of the taxes a price includes).
+local function discount_into(r, it, p, price_field)
+  if not given(it.discount) then return end
+  local d = number_rule(r, it.discount, p .. ".discount", "non_negative")
+  local price = given(it[price_field]) and decimal.parse(it[price_field])
+  local qty = it.quantity == nil and decimal.new(1) or decimal.parse(it.quantity)
+  if not d or not price or not qty or qty:sign() <= 0 or price:sign() <= 0 then return end
+  if price_field == "unit_price" then
+    local inclusive = {}
+    for _, t in ipairs(type(it.taxes) == "table" and it.taxes or {}) do
+      if type(t) == "table" and t.inclusive == true then inclusive[#inclusive + 1] = t end
+    end
+    if #inclusive > 0 then
+      local ok, net = pcall(tax.unit_price_from_gross, price, inclusive, 6)
+      if not ok then return end   -- the taxes themselves are reported by taxes_into
+      price = net
+    end
+    local ok, importe = pcall(qty.mul, qty, price)
+    if not ok then return end   -- beyond 18 digits: the API answers for the range
+    price = importe
+  end
+  if d > price then
+    r:add(p .. ".discount", "must not exceed the line's importe " .. price:round(6):format(), "CFDI40169")
   end
 end
 
@@ -143,26 +211,58 @@ local function items_into(r, items, price_field)
         r:add(p .. "." .. price_field, "is required")
       end
       if given(it.product_key) and not tostring(it.product_key):match("^%d%d%d%d%d%d%d%d$") then
-        r:add(p .. ".product_key", "must be an 8-digit c_ClaveProdServ code")
+        r:add(p .. ".product_key", "must be an 8-digit c_ClaveProdServ code", "CFDI40162")
+      end
+      if given(it.unit_key) then
+        local key = tostring(it.unit_key)
+        local known = sat.clave_unidad(key)
+        if not known then
+          r:add(p .. ".unit_key", key .. " is not a c_ClaveUnidad code (1 to 3 capital letters or digits)",
+            "CFDI40165")
+        elseif known == "pattern" then
+          r:warn(p .. ".unit_key", key .. " is not in the c_ClaveUnidad subset the SDK ships; "
+            .. "check it against the SAT's catalog", "CFDI40165")
+        end
       end
       taxes_into(r, it.taxes, p .. ".taxes")
+      discount_into(r, it, p, price_field)
     end
   end
 end
 
+-- Moneda and TipoCambio of an income or egress CFDI. `field` is the name
+-- the body uses for the exchange rate.
 local function currency_into(r, body)
-  if given(body.currency) then
-    local cur = tostring(body.currency)
-    if not sat.moneda(cur) then r:add("currency", cur .. " is not a c_Moneda code")
-    elseif cur ~= "MXN" and cur ~= "XXX" and not given(body.exchange_rate) and not given(body.exchange) then
-      r:add("exchange_rate", "is required when currency is " .. cur)
-    end
+  local field = body.exchange_rate == nil and body.exchange ~= nil and "exchange" or "exchange_rate"
+  local rate = body[field]
+  local cur = given(body.currency) and tostring(body.currency) or "MXN"
+  if given(body.currency) and not sat.moneda(cur) then
+    r:add("currency", cur .. " is not a c_Moneda code", "CFDI40113")
+    return
+  end
+  if cur == "XXX" then
+    r:add("currency", "XXX (no currency) is only for traslado (T) and pago (P) CFDIs; "
+      .. "an income or egress invoice is in a real currency")
+    return
+  end
+  if not given(rate) then
+    if cur ~= "MXN" then r:add("exchange_rate", "is required when currency is " .. cur, "CFDI40115") end
+    return
+  end
+  local d = decimal.parse(rate)
+  if not d then r:add(field, "must be a number", "CFDI40117")
+  elseif d:sign() <= 0 then
+    r:add(field, "must be greater than 0 (TipoCambio is at least 0.000001)", "CFDI40117")
+  elseif d.scale > 6 and d ~= d:round(6) then
+    r:add(field, "has more than 6 decimals (TipoCambio)", "CFDI40117")
+  elseif cur == "MXN" and d ~= decimal.new(1) then
+    r:add(field, "must be 1 (or absent) when currency is MXN", "CFDI40114")
   end
 end
 
 local function forma_into(r, field, v)
   if given(v) and not sat.forma_pago(tostring(v)) then
-    r:add(field, tostring(v) .. " is not a c_FormaPago code")
+    r:add(field, tostring(v) .. " is not a c_FormaPago code", "CFDI40104")
     return nil
   end
   return given(v) and tostring(v) or nil
@@ -243,24 +343,24 @@ function M.invoice(body)
   local r = report()
   if type(body) ~= "table" then r:add("body", "must be a table"); return finish(r, "invoice") end
   local c = body.client
+  local persona, regimen, tax_id
   if not given(c) then r:add("client", "is required")
   elseif type(c) == "table" and not given(c.id) then
-    M.client_into(r, c, "client.", { require_tax_id = true })
+    persona, regimen = M.client_into(r, c, "client.", { require_tax_id = true, use_given = given(body.use) })
+    tax_id = c.tax_id or c.rfc
   end
   items_into(r, body.items, "unit_price")
   currency_into(r, body)
   local forma = forma_into(r, "payment_form", body.payment_form)
   local method = body.payment_method
   if given(method) and not sat.metodo_pago(tostring(method)) then
-    r:add("payment_method", tostring(method) .. " must be PUE or PPD")
+    r:add("payment_method", tostring(method) .. " must be PUE or PPD", "CFDI40124")
   elseif method == "PPD" and forma and forma ~= "99" then
-    r:add("payment_form", "must be 99 (por definir) when payment_method is PPD")
+    r:add("payment_form", "must be 99 (por definir) when payment_method is PPD", "CFDI40105")
   elseif method == "PUE" and forma == "99" then
     r:add("payment_form", "99 (por definir) is not allowed when payment_method is PUE")
   end
-  if given(body.use) and not sat.uso(tostring(body.use)) then
-    r:add("use", tostring(body.use) .. " is not a c_UsoCFDI code (CFDI 4.0)")
-  end
+  if given(body.use) then M.uso_into(r, "use", tostring(body.use), persona, regimen, tax_id) end
   return finish(r, "invoice")
 end
 

@@ -22,12 +22,16 @@ function M.line(c, item, path, price_cents)
   if taxes ~= nil and taxes ~= json.null and type(taxes) ~= "table" then
     c:add(path .. ".taxes", "must be an array"); taxes = nil
   end
-  local specs, inclusive = {}, {}
+  local specs, inclusive, iva = {}, {}, nil
   for i, t in ipairs(type(taxes) == "table" and taxes or {}) do
     local tp = path .. ".taxes[" .. i .. "]"
     local impuesto = sat.impuesto(t.type)
     local factor = t.factor or "Tasa"
     local withholding = t.withholding == true
+    if impuesto == "IVA" and not withholding then
+      if iva then c:add(tp, "a second transferred IVA on one line (taxes[" .. iva .. "])") end
+      iva = iva or i
+    end
     if not impuesto then
       c:add(tp .. ".type", "must be IVA, ISR or IEPS")
     elseif factor ~= "Exento" and type(t.rate) ~= "number" then
@@ -128,6 +132,9 @@ function M.items(ctx, c, items)
       lines[#lines + 1] = M.line(c, copy, path, price)
       copy.product_key = copy.product_key or "01010101"
       copy.unit_key = copy.unit_key or "E48"
+      if not sat.clave_unidad(copy.unit_key) then
+        c:add(path .. ".unit_key", "is not a c_ClaveUnidad code (CFDI40165)")
+      end
       if price then copy.unit_price = json.raw(decimal.from_units(price, 2):format(2)) end
       out[#out + 1] = copy
     end

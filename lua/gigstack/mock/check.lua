@@ -4,6 +4,8 @@ local wire = require "gigstack.mock.wire"
 local json = require "gigstack.async.json"
 local money = require "gigstack.fiscal.money"
 local rfc = require "gigstack.fiscal.rfc"
+local sat = require "gigstack.fiscal.sat"
+local decimal = require "gigstack.fiscal.decimal"
 
 local M = {}
 local Checker = {}
@@ -100,6 +102,40 @@ end
 function M.rfc_problem(v)
   local _, err = rfc.parse(v, { lenient = true })
   return err
+end
+
+--- TipoCambio: above 0, at most 6 decimals, 1 for MXN (CFDI40117, CFDI40114).
+function Checker:exchange_rate(body, key, currency)
+  local v = body[key]
+  if not present(v) then return end
+  local d = (type(v) == "number" or type(v) == "string") and decimal.parse(v)
+  if not d then self:add(key, "must be a number")
+  elseif d:sign() <= 0 then self:add(key, "must be greater than 0 (CFDI40117)")
+  elseif d ~= d:round(6) then self:add(key, "has more than 6 decimals (CFDI40117)")
+  elseif currency == "MXN" and d ~= decimal.new(1) then self:add(key, "must be 1 when currency is MXN (CFDI40114)")
+  end
+end
+
+--- An income/egress receptor's uso against CP01, the generic RFC and the
+-- receptor's persona and régimen (CFDI40161); nil or the problem.
+function M.uso_problem(uso, tax_id, tax_system)
+  if uso == "CP01" then return "CP01 is only for payment CFDIs (tipo P) (CFDI40161)" end
+  local info = tax_id and rfc.parse(tax_id, { lenient = true })
+  if info and info.type == "generic" then
+    return uso ~= "S01" and "must be S01 for the generic RFC (CFDI40161)" or nil
+  end
+  local regimen = tax_system and sat.regimen(tostring(tax_system)) and tostring(tax_system) or nil
+  local ok, why = sat.uso_allows(uso, regimen, info and info.type)
+  if not ok then return "uso " .. tostring(uso) .. " " .. why .. " (CFDI40161)" end
+end
+
+--- An invoiced receptor needs a zip (DomicilioFiscalReceptor); the
+-- generic RFC takes the issuer's.
+function M.receptor_zip_problem(client)
+  if not client or client.tax_id == "XAXX010101000" or client.tax_id == "XEXX010101000" then return nil end
+  if not (type(client.address) == "table" and present(client.address.zip)) then
+    return "the client needs a zip to be invoiced (DomicilioFiscalReceptor)"
+  end
 end
 
 M.PAYMENT_FORMS = { "01", "02", "03", "04", "05", "06", "08", "12", "13", "14", "15",

@@ -2,6 +2,7 @@
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
 local json = require "gigstack.async.json"
+local sat = require "gigstack.fiscal.sat"
 
 local M = {}
 
@@ -33,7 +34,10 @@ function M.apply(c, body, obj, path, creating)
   obj.tax_id = tax_id and tax_id:upper() or obj.tax_id
   obj.email = email or obj.email
   obj.tax_system = tax_system or obj.tax_system
-  obj.use = use or obj.use or "G03"
+  obj.use = use or obj.use or sat.default_uso(obj.tax_id, obj.tax_system)   -- S01 for 616, else G03
+  -- a uso outside c_UsoCFDI (the docs' example P01) is left to the invoice
+  local why = use and sat.uso(use) and check.uso_problem(use, obj.tax_id, obj.tax_system)
+  if why then c:add(path .. "use", why) end
   if address then obj.address = address end
   obj.address = obj.address or {}
   if body.metadata ~= nil then obj.metadata = body.metadata end
@@ -72,7 +76,6 @@ end
 
 --- Fiscal checks the SAT would make on a receptor.
 local function fiscal_problems(obj)
-  local sat = require "gigstack.fiscal.sat"
   local rfc = require "gigstack.fiscal.rfc"
   local problems = json.array()
   local info, err = rfc.parse(obj.tax_id)

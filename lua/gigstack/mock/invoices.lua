@@ -40,7 +40,8 @@ function M.issue(ctx, payment, method)
     invoice_type = "I", client = payment.client, items = payment.items,
     currency = payment.currency, exchange_rate = payment.exchange_rate,
     payment_method = method, payment_form = method == "PUE" and payment.payment_form or "99",
-    use = payment.client.use or "G03", subtotal = payment.subtotal, taxes = payment.taxes,
+    use = payment.client.use or sat.default_uso(payment.client.tax_id, payment.client.tax_system),
+    subtotal = payment.subtotal, taxes = payment.taxes,
     withholding_taxes = payment.withholding_taxes, total = payment.total,
     last_balance = method == "PPD" and payment.total or json.raw("0.00"),
     payment_id = payment.id,
@@ -110,9 +111,16 @@ local function from_body(ctx, body, kind)
   if not form then c:add("payment_form", "is required (SAT c_FormaPago)") end
   if method == "PPD" and form and form ~= "99" then c:add("payment_form", "must be 99 when payment_method is PPD") end
   if method == "PUE" and form == "99" then c:add("payment_form", "99 is not allowed when payment_method is PUE") end
-  local use = body.use or (client and client.use) or "G03"
-  if not sat.uso(use) then c:add("use", tostring(use) .. " is not a c_UsoCFDI code (CFDI 4.0)") end
+  local use = body.use or (client and (client.use or sat.default_uso(client.tax_id, client.tax_system))) or "G03"
+  if not sat.uso(use) then c:add("use", tostring(use) .. " is not a c_UsoCFDI code (CFDI 4.0)")
+  elseif kind == "I" and client then
+    local why = check.uso_problem(use, client.tax_id, client.tax_system)
+    if why then c:add("use", why) end
+  end
   if client and not client.tax_id then c:add("client.tax_id", "the client needs an RFC to be invoiced") end
+  local nozip = check.receptor_zip_problem(client)
+  if nozip then c:add("client.address.zip", nozip) end
+  c:exchange_rate(body, "exchange_rate", currency)
   local items = c:array(body, "items", "items", true)
   if #c.problems > 0 then c:done() end
   local out, lines = amounts.items(ctx, c, items)

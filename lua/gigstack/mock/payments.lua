@@ -104,6 +104,7 @@ local function newer(ctx, paid)
   if automation == "stamp_invoice" then automation = "pue_invoice" end
   if automation == "payment" then automation = "none" end
   local currency = c:one_of(body, "currency", "currency", check.CURRENCIES, "MXN")
+  c:exchange_rate(body, "exchange_rate", currency)
   local form = c:one_of(body, "payment_form", "payment_form", check.PAYMENT_FORMS)
   if paid and automation == "pue_invoice" and not form then
     c:add("payment_form", "is required for automation_type pue_invoice (SAT c_FormaPago, e.g. \"03\")")
@@ -116,8 +117,10 @@ local function newer(ctx, paid)
   -- every shape problem is reported before any lookup can 404
   if #c.problems > 0 then c:done() end
   local client = resolve_client(ctx, c, body)
-  if automation ~= "none" and automation ~= "receipt" and client and not client.tax_id then
-    c:add("client.tax_id", "the client needs an RFC to be invoiced")
+  if automation ~= "none" and automation ~= "receipt" and client then
+    if not client.tax_id then c:add("client.tax_id", "the client needs an RFC to be invoiced") end
+    local nozip = check.receptor_zip_problem(client)
+    if nozip then c:add("client.address.zip", nozip) end
   end
   c:done()
   local now = st:now()
