@@ -17,6 +17,11 @@ function M.line(c, item, path, price_cents)
     c:add(path .. ".quantity", "must be a number"); qty = nil
   elseif qty <= 0 then
     c:add(path .. ".quantity", "must be greater than 0"); qty = nil
+  else
+    local d = decimal.parse(qty)
+    if not d or d.scale > 6 then   -- the CFDI's Cantidad takes at most 6 decimals
+      c:add(path .. ".quantity", "must have at most 6 decimals (CFDI Cantidad)"); qty = nil
+    end
   end
   local taxes = item.taxes
   if taxes ~= nil and taxes ~= json.null and type(taxes) ~= "table" then

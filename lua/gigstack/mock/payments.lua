@@ -114,6 +114,12 @@ local function newer(ctx, paid)
   if automation == "pue_invoice" and form == "99" then
     c:add("payment_form", "99 (por definir) is not allowed on a PUE invoice")
   end
+  -- registered as paid, a PPD payment gets its complement now, whose
+  -- FormaDePagoP is how the money arrived: never 99 (the invoice keeps 99)
+  if paid and automation == "ppd_invoice_and_complement" and (not form or form == "99") then
+    c:add("payment_form", "a paid ppd_invoice_and_complement payment issues its payment complement now: "
+      .. "give how the money arrived (c_FormaPago, not 99; the PPD invoice itself carries 99)")
+  end
   local items = c:array(body, "items", "items", true)
   local out_items, lines = amounts.items(ctx, c, items)
   -- every shape problem is reported before any lookup can 404
