@@ -69,6 +69,10 @@ local function fetch_xml(gs, uuid)
 end
 
 describe("emulator CFDI XML", function()
+  teardown(function()
+    if tmpdir then assert(os.execute("rm -rf " .. q(tmpdir))) end
+  end)
+
   it("the complement of a registered ppd_invoice_and_complement payment never carries form 99", function()
     support.with_mock(function(gs)
       local c = check(gs.clients:create(client_body()))
@@ -89,6 +93,244 @@ describe("emulator CFDI XML", function()
       assert.equals("03", rep.payment.payment_form)
       local xml = fetch_xml(gs, rep.uuid)
       assert.equals("03", attr(xml, "pago20:Pago", "FormaDePagoP"))
+    end)
+  end)
+
+  -- Each document: xmllint against the SAT XSDs; the project's cadena (the
+  -- emulator's own, rebuilt from its store) equals xsltproc's byte for byte;
+  -- Sello verifies with the certificate in Certificado, SelloSAT with the
+  -- PAC certificate over the TFD's own XSLT cadena; returns the served XML.
+  local function verify_document(gs, server, name, uuid)
+    local xml = fetch_xml(gs, uuid)
+    local path = write(tmp(name .. ".xml"), xml)
+    local code, out, err = sh("cd " .. q(XSD) .. " && xmllint --noout --schema all.xsd " .. q(path))
+    assert.equals(0, code, name .. ": " .. err .. out)
+    assert.matches("validates", err)
+    -- the project's cadena and XML for the same document
+    local ctx = { store = server.emulator.store, team = "team_mock" }
+    local inv = require("gigstack.mock.invoices").find(ctx, uuid)
+    local built, extra = mock_cfdi.build(ctx, inv)
+    assert.equals(xml, built, name .. ": served XML differs from a rebuild (RSA PKCS#1 v1.5 is deterministic)")
+    local xslt_code, cadena = sh("xsltproc " .. q(XSD .. "/cfd/4/cadenaoriginal_4_0/cadenaoriginal_4_0.xslt")
+      .. " " .. q(path))
+    assert.equals(0, xslt_code)
+    assert.equals(cadena, extra.cadena, name .. ": cadena original differs from the SAT XSLT's")
+    -- Sello: RSA-SHA256 over the XSLT's cadena, with the key of the certificate in the XML
+    local der = assert(core.base64_decode(assert(attr(xml, "cfdi:Comprobante", "Certificado"))))
+    local cert = write(tmp(name .. ".cer"), der)
+    local pub = tmp(name .. ".pub.pem")
+    assert.equals(0, (sh("openssl x509 -inform DER -in " .. q(cert) .. " -pubkey -noout > " .. q(pub))))
+    local _, serial = sh("openssl x509 -inform DER -in " .. q(cert) .. " -noout -serial")
+    -- NoCertificado: the serial's bytes read as ASCII digits (the SAT's convention)
+    local hex = assert(serial:match("serial=(%x+)"))
+    assert.equals(hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end),
+      attr(xml, "cfdi:Comprobante", "NoCertificado"))
+    local sello = assert(attr(xml, "cfdi:Comprobante", "Sello"))
+    write(tmp(name .. ".sig"), assert(core.base64_decode(sello)))
+    write(tmp(name .. ".cadena"), cadena)
+    local vcode, vout = sh("openssl dgst -sha256 -verify " .. q(pub) .. " -signature " .. q(tmp(name .. ".sig"))
+      .. " " .. q(tmp(name .. ".cadena")))
+    assert.equals(0, vcode, name .. ": " .. vout)
+    assert.matches("Verified OK", vout)
+    -- the TFD: its cadena by the SAT's TFD XSLT (entered at the TFD inside the document)
+    local wrapper = write(tmp("tfd.xslt"), [[<?xml version="1.0" encoding="UTF-8"?>
+<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+  xmlns:tfd="http://www.sat.gob.mx/TimbreFiscalDigital">
+  <xsl:import href="]] .. XSD .. [[/cfd/TimbreFiscalDigital/cadenaoriginal_TFD_1_1.xslt"/>
+  <xsl:output method="text" encoding="UTF-8"/>
+  <xsl:template match="/">|<xsl:apply-templates select="//tfd:TimbreFiscalDigital"/>||</xsl:template>
+</xsl:stylesheet>
+]])
+    local _, tfd_cadena = sh("xsltproc " .. q(wrapper) .. " " .. q(path))
+    assert.equals(tfd_cadena, extra.tfd_cadena, name .. ": TFD cadena differs from the SAT XSLT's")
+    assert.equals(sello, attr(xml, "tfd:TimbreFiscalDigital", "SelloCFD"))
+    assert.equals(test_csd.pac.no_certificado, attr(xml, "tfd:TimbreFiscalDigital", "NoCertificadoSAT"))
+    local pac = write(tmp("pac.crt"), test_csd.pac.certificate)
+    write(tmp(name .. ".tfd.sig"), assert(core.base64_decode(attr(xml, "tfd:TimbreFiscalDigital", "SelloSAT"))))
+    write(tmp(name .. ".tfd.cadena"), tfd_cadena)
+    local pcode, pout = sh("openssl x509 -in " .. q(pac) .. " -pubkey -noout > " .. q(tmp("pac.pub"))
+      .. " && openssl dgst -sha256 -verify " .. q(tmp("pac.pub")) .. " -signature " .. q(tmp(name .. ".tfd.sig"))
+      .. " " .. q(tmp(name .. ".tfd.cadena")))
+    assert.equals(0, pcode, name .. ": " .. pout)
+    -- and the in-process verifier agrees with openssl
+    assert.is_true(core.rsa_sha256_verify(test_csd.csd.certificate, cadena, sello))
+    assert.is_false(core.rsa_sha256_verify(test_csd.csd.certificate, cadena .. " ", sello))
+    return xml
+  end
+
+  -- JSON figures of an income/egress invoice equal the XML's
+  local function same_totals(name, inv, xml)
+    local function eq(json_v, xml_v, what)
+      assert.equals(D(json_v or 0), D(xml_v or "0"), name .. ": " .. what .. " JSON "
+        .. tostring(json_v) .. " XML " .. tostring(xml_v))
+    end
+    eq(inv.subtotal, attr(xml, "cfdi:Comprobante", "SubTotal"), "SubTotal")
+    eq(inv.total, attr(xml, "cfdi:Comprobante", "Total"), "Total")
+    eq(inv.taxes, attr(xml, "cfdi:Impuestos", "TotalImpuestosTrasladados"), "TotalImpuestosTrasladados")
+    eq(inv.withholding_taxes, attr(xml, "cfdi:Impuestos", "TotalImpuestosRetenidos"), "TotalImpuestosRetenidos")
+    -- CFDI40119: Total = SubTotal - Descuento + traslados - retenidos, from the XML alone
+    local t = D(attr(xml, "cfdi:Comprobante", "SubTotal")) - D(attr(xml, "cfdi:Comprobante", "Descuento") or "0")
+      + D(attr(xml, "cfdi:Impuestos", "TotalImpuestosTrasladados") or "0")
+      - D(attr(xml, "cfdi:Impuestos", "TotalImpuestosRetenidos") or "0")
+    assert.equals(D(attr(xml, "cfdi:Comprobante", "Total")), t, name .. ": CFDI40119")
+  end
+
+  it("generates 16 kinds of document, each schema-valid, with the XSLT's cadena, verified seals, JSON = XML",
+    function()
+    support.with_mock(function(gs, server)
+      local docs = {}
+      local c = check(gs.clients:create(client_body()))                     -- persona física, 612
+      local pm = check(gs.clients:create(client_body("EKU9003173C9", { legal_name = "ESCUELA KEMPER URGATE",
+        tax_system = "601", email = "pm@ejemplo.mx", address = { zip = "26015" } })))     -- persona moral
+      local generic = check(gs.clients:create{ legal_name = "PUBLICO EN GENERAL", tax_id = "XAXX010101000",
+        tax_system = "616", email = "mostrador@ejemplo.mx", address = { zip = "06600" } })
+      local function income(name, body, opts)
+        body.payment_form = body.payment_form or "03"
+        local inv = check(gs.invoices:create(body, opts))
+        docs[#docs + 1] = { name = name, uuid = inv.uuid, json = inv }
+        return inv
+      end
+
+      -- 1 PUE, two lines, 16 % IVA, a fractional quantity (2.5 × 99.90 = 249.75)
+      income("pue", { client = { id = c.id }, items = { item(1000, nil, { quantity = 3 }),
+        item(99.90, nil, { quantity = 2.5 }) } })
+      -- 2 PUE with a line discount: Importe 300, Descuento 10, Base 290, IVA 46.40
+      local disc = income("discount", { client = { id = c.id },
+        items = { item(100, nil, { quantity = 3, discount = 10 }) } })
+      assert.equals(336.40, disc.total)     -- 300 - 10 + 46.40
+      -- 3 PPD (99), whose balance two complements pay off below
+      local ppd = income("ppd", { client = { id = pm.id }, payment_method = "PPD", payment_form = "99",
+        items = { item(1000) } })
+      -- 4 all-exento: no TotalImpuestosTrasladados, an Exento summary
+      local ex = income("exento", { client = { id = c.id },
+        items = { item(500, { { type = "IVA", factor = "Exento" } }) } })
+      -- 5 IVA tasa 0
+      income("tasa0", { client = { id = c.id }, items = { item(250, { { type = "IVA", rate = 0 } }) } })
+      -- 6 IEPS tasa 8 % then IVA on price + IEPS (LIVA art. 18)
+      income("ieps_tasa", { client = { id = c.id }, items = { item(100, { { type = "IEPS", rate = 0.08 },
+        { type = "IVA", rate = 0.16 } }, { product_key = "50202306", unit_key = "H87" }) } })
+      -- 7 IEPS cuota per litre
+      income("ieps_cuota", { client = { id = c.id }, items = { item(20, { { type = "IEPS", factor = "Cuota",
+        rate = 6.4555 }, { type = "IVA", rate = 0.16 } }, { quantity = 10, product_key = "15101514",
+        unit_key = "LTR" }) } })
+      -- 8 retentions to a persona moral: IVA 2/3 and ISR 10 %
+      income("retentions", { client = { id = pm.id }, use = "G03", items = { item(10000, {
+        { type = "IVA", rate = 0.16 }, { type = "IVA", rate = 0.106667, withholding = true },
+        { type = "ISR", rate = 0.10, withholding = true } }) } })
+      -- 9 tax-included price: 116 with IVA -> ValorUnitario 100.000000
+      income("tax_included", { client = { id = c.id }, items = { item(116, { { type = "IVA", rate = 0.16,
+        inclusive = true } }, { quantity = 2 }) } })
+      -- 10 USD with TipoCambio
+      income("usd", { client = { id = c.id }, currency = "USD", exchange_rate = 17.25, items = { item(250) } })
+      -- 11 público en general: 616 / S01 by default, InformacionGlobal
+      local glob = income("global", { client = { id = generic.id }, payment_form = "01", items = { item(800, nil,
+        { product_key = "01010101", unit_key = "ACT", description = "Venta" }) } })
+      assert.equals("S01", glob.use)
+      -- 12 egress relating the discount invoice
+      local eg = check(gs.egress:create{ client = { id = c.id }, payment_form = "03", items = { item(50) },
+        related_documents = { { uuid = disc.uuid, relation = "01" } } })
+      docs[#docs + 1] = { name = "egress", uuid = eg.uuid, json = eg }
+      -- 13, 14 two complements on the PPD invoice (1160): 400 then 760
+      local r1 = check(gs.complements:create{ invoice_id = ppd.uuid, amount = 400, payment_form = "03" })
+      local r2 = check(gs.complements:create{ invoice_id = ppd.uuid, amount = 760, payment_form = "04" })
+      docs[#docs + 1] = { name = "rep1", uuid = r1.uuid, json = r1, rep = true }
+      docs[#docs + 1] = { name = "rep2", uuid = r2.uuid, json = r2, rep = true }
+      -- 15 the automatic complement of ppd_invoice_and_complement, with a retention
+      local p = check(gs.payments:request{ client = { id = pm.id }, items = { item(500, {
+        { type = "IVA", rate = 0.16 }, { type = "ISR", rate = 0.10, withholding = true } }) },
+        automation_type = "ppd_invoice_and_complement", payment_form = "99" })
+      check(gs.payments:mark_paid(p.id, { payment_form = "03" }))
+      local auto = check(gs.complements:list{ invoice_id = p.invoice_id }).data[1]
+      docs[#docs + 1] = { name = "rep_auto", uuid = auto.uuid, json = auto, rep = true }
+      docs[#docs + 1] = { name = "ppd_auto", uuid = p.invoice_id, json = check(gs.invoices:get(p.invoice_id)) }
+      -- 16 a USD PPD invoice paid by one complement (TipoCambioP, Totales in MXN)
+      local usd_ppd = income("usd_ppd", { client = { id = c.id }, currency = "USD", exchange_rate = 17.25,
+        payment_method = "PPD", payment_form = "99", items = { item(100) } })
+      local r3 = check(gs.complements:create{ invoice_id = usd_ppd.uuid, amount = 116, payment_form = "03" })
+      docs[#docs + 1] = { name = "rep_usd", uuid = r3.uuid, json = r3, rep = true }
+
+      assert.is_true(#docs >= 10)
+      local xmls = {}
+      for _, d in ipairs(docs) do
+        local xml = verify_document(gs, server, d.name, d.uuid)
+        xmls[d.name] = xml
+        if d.rep then
+          local pay = d.json.payment
+          assert.equals(D(pay.amount), D(attr(xml, "pago20:Pago", "Monto")), d.name)
+          assert.equals(D(pay.previous_balance), D(attr(xml, "pago20:DoctoRelacionado", "ImpSaldoAnt")), d.name)
+          assert.equals(D(pay.paid), D(attr(xml, "pago20:DoctoRelacionado", "ImpPagado")), d.name)
+          assert.equals(D(pay.remaining_balance), D(attr(xml, "pago20:DoctoRelacionado", "ImpSaldoInsoluto")), d.name)
+          assert.equals(tostring(pay.installment), attr(xml, "pago20:DoctoRelacionado", "NumParcialidad"), d.name)
+          assert.equals(pay.payment_form, attr(xml, "pago20:Pago", "FormaDePagoP"))
+          assert.not_equals("99", attr(xml, "pago20:Pago", "FormaDePagoP"))
+          -- tipo P: no MetodoPago / FormaPago, one concept 84111506 / ACT / Pago / 0 / 0 / 01
+          assert.is_nil(attr(xml, "cfdi:Comprobante", "MetodoPago"))
+          assert.is_nil(attr(xml, "cfdi:Comprobante", "FormaPago"))
+          assert.same({ "84111506", "ACT", "Pago", "0", "0", "01", "XXX", "CP01" },
+            { attr(xml, "cfdi:Concepto", "ClaveProdServ"), attr(xml, "cfdi:Concepto", "ClaveUnidad"),
+              attr(xml, "cfdi:Concepto", "Descripcion"), attr(xml, "cfdi:Concepto", "ValorUnitario"),
+              attr(xml, "cfdi:Concepto", "Importe"), attr(xml, "cfdi:Concepto", "ObjetoImp"),
+              attr(xml, "cfdi:Comprobante", "Moneda"), attr(xml, "cfdi:Receptor", "UsoCFDI") })
+        else
+          same_totals(d.name, d.json, xml)
+        end
+      end
+
+      -- the figures each case is about, derived by hand
+      local x = xmls
+      -- mock issuer RFC with a valid check digit; LugarExpedicion the team's zip
+      assert.equals("MMA010101AB9", attr(x.pue, "cfdi:Emisor", "Rfc"))
+      assert.equals("06600", attr(x.pue, "cfdi:Comprobante", "LugarExpedicion"))
+      -- 2.5 × 99.90 = 249.75; Cantidad exact
+      assert.truthy(x.pue:find('Cantidad="2.5" ClaveUnidad="E48" Descripcion="Servicio de consultoría" '
+        .. 'ValorUnitario="99.90" Importe="249.75"', 1, true))
+      assert.equals("10.00", attr(x.discount, "cfdi:Comprobante", "Descuento"))
+      assert.equals("10.00", attr(x.discount, "cfdi:Concepto", "Descuento"))
+      assert.is_nil(attr(x.pue, "cfdi:Impuestos", "TotalImpuestosRetenidos"))
+      assert.is_nil(attr(x.exento, "cfdi:Impuestos", "TotalImpuestosTrasladados"))
+      assert.truthy(x.exento:find('<cfdi:Traslado Base="500.00" Impuesto="002" TipoFactor="Exento"/>', 1, true))
+      assert.equals(D(0), D(ex.taxes))
+      assert.truthy(x.tasa0:find('TasaOCuota="0.000000" Importe="0.00"', 1, true))
+      -- IEPS 8 % of 100 = 8; IVA 16 % of 108 = 17.28; total 125.28
+      assert.equals("125.28", attr(x.ieps_tasa, "cfdi:Comprobante", "Total"))
+      assert.equals("PPD", attr(x.ppd, "cfdi:Comprobante", "MetodoPago"))
+      assert.equals("99", attr(x.ppd, "cfdi:Comprobante", "FormaPago"))
+      -- IVA ret 10000 × 0.106667 = 1066.67; ISR 1000.00; retenidos 2066.67
+      assert.equals("2066.67", attr(x.retentions, "cfdi:Impuestos", "TotalImpuestosRetenidos"))
+      -- 116 IVA included: ValorUnitario 100, Importe 2 × 100 = 200 = SubTotal
+      assert.equals("100.00", attr(x.tax_included, "cfdi:Concepto", "ValorUnitario"))
+      assert.equals("200.00", attr(x.tax_included, "cfdi:Comprobante", "SubTotal"))
+      assert.equals("17.25", attr(x.usd, "cfdi:Comprobante", "TipoCambio"))
+      assert.equals("USD", attr(x.usd, "cfdi:Comprobante", "Moneda"))
+      assert.is_nil(attr(x.pue, "cfdi:Comprobante", "TipoCambio"))
+      assert.same({ "XAXX010101000", "PUBLICO EN GENERAL", "616", "S01", "06600" },
+        { attr(x.global, "cfdi:Receptor", "Rfc"), attr(x.global, "cfdi:Receptor", "Nombre"),
+          attr(x.global, "cfdi:Receptor", "RegimenFiscalReceptor"), attr(x.global, "cfdi:Receptor", "UsoCFDI"),
+          attr(x.global, "cfdi:Receptor", "DomicilioFiscalReceptor") })
+      assert.equals("04", attr(x.global, "cfdi:InformacionGlobal", "Periodicidad"))
+      assert.equals(attr(x.global, "cfdi:Comprobante", "Fecha"):sub(6, 7),
+        attr(x.global, "cfdi:InformacionGlobal", "Meses"))
+      assert.equals("E", attr(x.egress, "cfdi:Comprobante", "TipoDeComprobante"))
+      assert.equals(disc.uuid, attr(x.egress, "cfdi:CfdiRelacionado", "UUID"))
+      -- complements on 1160: 400 pays 400/1160 of base 1000 = 344.83, IVA 55.17
+      assert.same({ "1", "1160.00", "400.00", "760.00" }, { attr(x.rep1, "pago20:DoctoRelacionado", "NumParcialidad"),
+        attr(x.rep1, "pago20:DoctoRelacionado", "ImpSaldoAnt"), attr(x.rep1, "pago20:DoctoRelacionado", "ImpPagado"),
+        attr(x.rep1, "pago20:DoctoRelacionado", "ImpSaldoInsoluto") })
+      assert.same({ "344.83", "55.17" }, { attr(x.rep1, "pago20:TrasladoDR", "BaseDR"),
+        attr(x.rep1, "pago20:TrasladoDR", "ImporteDR") })
+      assert.same({ "2", "760.00", "0.00", "04" }, { attr(x.rep2, "pago20:DoctoRelacionado", "NumParcialidad"),
+        attr(x.rep2, "pago20:DoctoRelacionado", "ImpSaldoAnt"),
+        attr(x.rep2, "pago20:DoctoRelacionado", "ImpSaldoInsoluto"),
+        attr(x.rep2, "pago20:Pago", "FormaDePagoP") })
+      -- automatic complement of 500 + 80 - 50 = 530: ISR retained 50 in DR, P and Totales
+      assert.same({ "50.00", "50.00", "50.00", "530.00" }, { attr(x.rep_auto, "pago20:RetencionDR", "ImporteDR"),
+        attr(x.rep_auto, "pago20:RetencionP", "ImporteP"), attr(x.rep_auto, "pago20:Totales", "TotalRetencionesISR"),
+        attr(x.rep_auto, "pago20:Totales", "MontoTotalPagos") })
+      -- USD 116 at 17.25: MontoTotalPagos 2001.00, base 100 × 17.25 = 1725.00, IVA 276.00
+      assert.same({ "USD", "17.25", "2001.00", "1725.00", "276.00" }, { attr(x.rep_usd, "pago20:Pago", "MonedaP"),
+        attr(x.rep_usd, "pago20:Pago", "TipoCambioP"), attr(x.rep_usd, "pago20:Totales", "MontoTotalPagos"),
+        attr(x.rep_usd, "pago20:Totales", "TotalTrasladosBaseIVA16"),
+        attr(x.rep_usd, "pago20:Totales", "TotalTrasladosImpuestoIVA16") })
     end)
   end)
 end)

@@ -33,7 +33,10 @@ function M.apply(c, body, obj, path, creating)
   obj.tax_id = tax_id and tax_id:upper() or obj.tax_id
   obj.email = email or obj.email
   obj.tax_system = tax_system or obj.tax_system
-  obj.use = use or obj.use or "G03"
+  -- a client's default use: S01 for público en general / régimen 616 (G03 is refused with them)
+  obj.use = use or obj.use
+    or ((obj.tax_id == "XAXX010101000" or obj.tax_id == "XEXX010101000" or obj.tax_system == "616") and "S01")
+    or "G03"
   if address then obj.address = address end
   obj.address = obj.address or {}
   if body.metadata ~= nil then obj.metadata = body.metadata end
