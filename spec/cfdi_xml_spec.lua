@@ -333,4 +333,52 @@ describe("emulator CFDI XML", function()
         attr(x.rep_usd, "pago20:Totales", "TotalTrasladosImpuestoIVA16") })
     end)
   end)
+
+  it("Fecha is the local time of LugarExpedicion; FechaTimbrado the PAC's (zona centro)", function()
+    local xml_mod = require "gigstack.fiscal.cfdi_xml"
+    local tz = require "gigstack.tz"
+    -- 2026-01-15 18:30:00 UTC: Mexico City UTC-6 (no DST since 2022) 12:30, Tijuana PST
+    -- UTC-8 10:30, Cancún UTC-5 13:30; 2026-07-15 18:30 UTC: Tijuana PDT UTC-7 11:30
+    local jan = tz.days(2026, 1, 15) * 86400 + 18 * 3600 + 30 * 60
+    local jul = tz.days(2026, 7, 15) * 86400 + 18 * 3600 + 30 * 60
+    assert.equals("2026-01-15T12:30:00", xml_mod.local_time("06600", jan))
+    assert.equals("2026-01-15T10:30:00", xml_mod.local_time("22000", jan))
+    assert.equals("2026-01-15T13:30:00", xml_mod.local_time("77500", jan))
+    assert.equals("2026-07-15T11:30:00", xml_mod.local_time("22000", jul))
+    support.with_mock(function(gs, server)
+      server.emulator.store.clock = function() return jan end
+      server.emulator.store.teams.team_mock.address = { zip = "22000" }
+      local c = check(gs.clients:create(client_body()))
+      local inv = check(gs.invoices:create{ client = { id = c.id }, payment_form = "03", items = { item(100) } })
+      local xml = verify_document(gs, server, "tijuana", inv.uuid)
+      assert.equals("22000", attr(xml, "cfdi:Comprobante", "LugarExpedicion"))
+      assert.equals("2026-01-15T10:30:00", attr(xml, "cfdi:Comprobante", "Fecha"))
+      assert.equals("2026-01-15T12:30:00", attr(xml, "tfd:TimbreFiscalDigital", "FechaTimbrado"))
+    end)
+  end)
+
+  it("refuses a Cantidad past 6 decimals and a team without a fiscal zip (no 00000 LugarExpedicion)", function()
+    support.with_mock(function(gs, server)
+      local c = check(gs.clients:create(client_body()))
+      -- 1/3 reads as 0.333333333333333: 15 decimals, the XSD allows 6
+      local _, err = gs.invoices:create({ client = { id = c.id }, payment_form = "03",
+        items = { item(100, nil, { quantity = 1 / 3 }) } }, { validate = false })
+      assert.is_table(err, "a 15-decimal quantity was accepted")
+      assert.equals(400, err.status)
+      assert.equals("items[1].quantity", err.details[1].field)
+      assert.matches("6 decimals", err.details[1].message)
+      -- six decimals are fine: 0.333333 × 300 = 99.9999 -> Importe 100.00
+      local ok = check(gs.invoices:create{ client = { id = c.id }, payment_form = "03",
+        items = { item(300, nil, { quantity = 0.333333 }) } })
+      local xml = verify_document(gs, server, "sixdec", ok.uuid)
+      assert.equals("0.333333", attr(xml, "cfdi:Concepto", "Cantidad"))
+      assert.equals("100.00", attr(xml, "cfdi:Concepto", "Importe"))
+      server.emulator.store.teams.team_mock.address = {}
+      local files = check(gs.invoices:files(ok.uuid))
+      local res = assert(http.request{ url = files.xml })
+      assert.equals(409, res.status)
+      assert.matches("LugarExpedicion", res.body)
+      assert.is_nil(res.body:find("00000", 1, true))
+    end)
+  end)
 end)
