@@ -10,6 +10,7 @@ local core = require "gigstack.core"
 local support = require "support"
 local test_csd = require "gigstack.mock.test_csd"
 local mock_cfdi = require "gigstack.mock.cfdi"
+local fiscal_cfdi = require "gigstack.fiscal.cfdi"
 
 local check = gigstack.check
 local D = decimal.new
@@ -159,6 +160,11 @@ describe("emulator CFDI XML", function()
       .. " && openssl dgst -sha256 -verify " .. q(tmp("pac.pub")) .. " -signature " .. q(tmp(name .. ".tfd.sig"))
       .. " " .. q(tmp(name .. ".tfd.cadena")))
     assert.equals(0, pcode, name .. ": " .. pout)
+    -- gigstack.fiscal.cfdi reads it back: same cadena from the parsed XML, arithmetic and seals hold
+    local ok, doc = fiscal_cfdi.check(xml, { pac_certificate = test_csd.pac.certificate })
+    assert.is_true(ok, name .. ": " .. (not ok and doc[1] and doc[1].rule .. " " .. doc[1].message or ""))
+    assert.equals(cadena, doc.cadena, name .. ": parsed cadena differs from the SAT XSLT's")
+    assert.equals(uuid, doc.TimbreFiscalDigital.UUID)
     -- and the in-process verifier agrees with openssl
     assert.is_true(core.rsa_sha256_verify(test_csd.csd.certificate, cadena, sello))
     assert.is_false(core.rsa_sha256_verify(test_csd.csd.certificate, cadena .. " ", sello))
@@ -199,7 +205,10 @@ describe("emulator CFDI XML", function()
       end
 
       -- 1 PUE, two lines, 16 % IVA, a fractional quantity (2.5 × 99.90 = 249.75)
-      income("pue", { client = { id = c.id }, items = { item(1000, nil, { quantity = 3 }),
+      -- (a description with markup characters and runs of spaces: escaped in the XML,
+      -- collapsed in the cadena as XPath normalize-space does)
+      income("pue", { client = { id = c.id }, items = { item(1000, nil, { quantity = 3,
+        description = 'Café "A&B" <1>  doble   espacio ' }),
         item(99.90, nil, { quantity = 2.5 }) } })
       -- 2 PUE with a line discount: Importe 300, Descuento 10, Base 290, IVA 46.40
       local disc = income("discount", { client = { id = c.id },
@@ -386,6 +395,52 @@ describe("emulator CFDI XML", function()
       assert.equals(409, res.status)
       assert.matches("LugarExpedicion", res.body)
       assert.is_nil(res.body:find("00000", 1, true))
+    end)
+  end)
+
+  it("gigstack.fiscal.cfdi names what a tampered CFDI breaks: arithmetic by rule, and the seal", function()
+    support.with_mock(function(gs, server)
+      local c = check(gs.clients:create(client_body()))
+      local inv = check(gs.invoices:create{ client = { id = c.id }, payment_form = "03",
+        items = { item(100, nil, { quantity = 3, discount = 10 }), item(50) } })
+      local xml = verify_document(gs, server, "tamper", inv.uuid)
+      local doc = assert(fiscal_cfdi.parse(xml))
+      -- 300 - 10 + 46.40 and 50 + 8: SubTotal 350, Descuento 10, IVA 54.40, Total 394.40
+      assert.same({ "350.00", "10.00", "394.40", "54.40", "MMA010101AB9", "3", "290.00" },
+        { doc.SubTotal, doc.Descuento, doc.Total, doc.Impuestos.TotalImpuestosTrasladados, doc.Emisor.Rfc,
+          doc.Conceptos[1].Cantidad, doc.Conceptos[1].Traslados[1].Base })
+      local function rules(text)
+        local ok, problems = fiscal_cfdi.check(text)
+        assert.is_false(ok)
+        local out = {}
+        for _, p in ipairs(problems) do out[#out + 1] = p.rule end
+        table.sort(out)
+        return out
+      end
+      -- Total off by a cent: CFDI40119, and the seal no longer matches the cadena
+      assert.same({ "CFDI40119", "sello" }, rules((xml:gsub('Total="394.40"', 'Total="394.41"'))))
+      -- a line Importe outside Cantidad × ValorUnitario: "3" has no decimals, so the SAT
+      -- allows (3 ± 0.5) × (100.00 ± 0.005) = 249.98..350.02; 301 passes, 400 does not
+      assert.same({ "CFDI40108", "sello" }, rules((xml:gsub('Importe="300.00"', 'Importe="301.00"'))))
+      assert.same({ "CFDI40108", "importe_limits", "sello" },
+        rules((xml:gsub('Importe="300.00"', 'Importe="400.00"'))))
+      -- a TotalImpuestosTrasladados that is not the summary's 54.40, so Total stops adding up too
+      local summary = xml:gsub('TotalImpuestosTrasladados="54.40"', 'TotalImpuestosTrasladados="54.41"')
+      assert.same({ "CFDI40119", "sello", "total_traslados" }, rules(summary))
+      -- a summary Traslado whose Importe is not the lines' 46.40 + 8.00
+      local group = xml:gsub('(<cfdi:Impuestos TotalImpuestosTrasladados="54.40">%s*<cfdi:Traslados>%s*'
+        .. '<cfdi:Traslado Base="340.00" Impuesto="002" TipoFactor="Tasa" TasaOCuota="0.160000" Importe=")54.40"',
+        '%154.39"')
+      assert.not_equals(xml, group)
+      assert.same({ "CFDI40221", "sello", "total_traslados" }, rules(group))
+      -- a signature by another key (the PAC's) over the right cadena
+      local other = assert(core.rsa_sha256_sign(test_csd.pac.private_key, assert(fiscal_cfdi.cadena(doc.xml))))
+      local forged = xml:gsub(' Sello="[^"]*"', function() return ' Sello="' .. other .. '"' end, 1)
+      assert.not_equals(xml, forged)
+      assert.same({ "sello", "tfd" }, rules(forged))   -- and SelloCFD no longer equals Sello
+      assert.is_nil((fiscal_cfdi.parse("<a><b></a>")))
+      local _, perr = fiscal_cfdi.parse('<cfdi:Comprobante Version="3.3"/>')
+      assert.matches("not a CFDI 4.0", perr)
     end)
   end)
 end)
