@@ -188,7 +188,7 @@ describe("emulator CFDI XML", function()
     assert.equals(D(attr(xml, "cfdi:Comprobante", "Total")), t, name .. ": CFDI40119")
   end
 
-  it("generates 18 documents of every kind, each schema-valid, with the XSLT's cadena, verified seals, JSON = XML",
+  it("generates 19 documents of every kind, each schema-valid, with the XSLT's cadena, verified seals, JSON = XML",
     function()
     support.with_mock(function(gs, server)
       local docs = {}
@@ -265,6 +265,12 @@ describe("emulator CFDI XML", function()
       local r3 = check(gs.complements:create{ invoice_id = usd_ppd.uuid, amount = 116, payment_form = "03" })
       docs[#docs + 1] = { name = "rep_usd", uuid = r3.uuid, json = r3, rep = true }
 
+      -- 17 an invoice from an older-generation payment (items with a line `total`, no taxes)
+      local legacy = check(gs.payments:create{ clientId = c.id, items = { { name = "Plan anual", total = 1500 } },
+        paid = true, paymentMethod = "03", automaticInvoice = true })
+      docs[#docs + 1] = { name = "legacy", uuid = legacy.invoices[1],
+        json = check(gs.invoices:get(legacy.invoices[1])) }
+
       assert.is_true(#docs >= 10)
       local xmls = {}
       for _, d in ipairs(docs) do
@@ -326,6 +332,10 @@ describe("emulator CFDI XML", function()
       assert.equals("04", attr(x.global, "cfdi:InformacionGlobal", "Periodicidad"))
       assert.equals(attr(x.global, "cfdi:Comprobante", "Fecha"):sub(6, 7),
         attr(x.global, "cfdi:InformacionGlobal", "Meses"))
+      assert.same({ "Plan anual", "1500.00", "01", "1500.00" }, { attr(x.legacy, "cfdi:Concepto", "Descripcion"),
+        attr(x.legacy, "cfdi:Concepto", "Importe"), attr(x.legacy, "cfdi:Concepto", "ObjetoImp"),
+        attr(x.legacy, "cfdi:Comprobante", "Total") })
+      assert.is_nil(x.legacy:find("<cfdi:Impuestos", 1, true))
       assert.equals("E", attr(x.egress, "cfdi:Comprobante", "TipoDeComprobante"))
       assert.equals(disc.uuid, attr(x.egress, "cfdi:CfdiRelacionado", "UUID"))
       -- complements on 1160: 400 pays 400/1160 of base 1000 = 344.83, IVA 55.17
