@@ -18,13 +18,14 @@ OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS_ALL = -std=gnu11 -Wall -Wextra -Wno-unused-parameter $(OPT) $(SAN) -fPIC \
              -Iinclude -I$(LUA_INC) -I$(LLHTTP_INC) -I$(CURL_INC) $(CFLAGS)
-LIBS     = -lcurl -luv -lsqlite3
+LIBS     = -lcurl -luv -lsqlite3 -lcrypto
 LUALIB   = -llua5.4
 
 # Debian packages the build, demo and tests need; `make deps` installs
 # whichever are missing (apt-get, as root or through sudo).
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libuv1-dev libcurl4-openssl-dev \
-           node-llhttp libsqlite3-dev lua-busted lua-check curl valgrind openssl pkg-config
+           node-llhttp libsqlite3-dev lua-busted lua-check curl valgrind openssl pkg-config \
+           libssl-dev libxml2-utils xsltproc
 
 ENGINE_SRC = src/engine.c src/server.c
 LLHTTP_SRC = $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
@@ -63,11 +64,11 @@ $(BUILD)/libgigstack.a: $(ENGINE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # The Lua module does not link liblua: the host interpreter provides it.
-$(BUILD)/gigstack/core.so: $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/libgigstack.a
-	$(CC) $(SAN) -shared -o $@ $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/libgigstack.a $(LIBS)
+$(BUILD)/gigstack/core.so: $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
+	$(CC) $(SAN) -shared -o $@ $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a $(LIBS)
 
 # -Wl,-E exports the Lua API so `require "cjson"` (a .so) resolves it.
-$(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/libgigstack.a
+$(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
 	$(CC) $(SAN) -Wl,-E -o $@ $^ $(LUALIB) $(LIBS) -lm -ldl
 
 # main.o bakes in LUADIR: rebuilt whenever LUADIR changes
@@ -134,9 +135,9 @@ $(BUILD)/fuzz/server_fuzz: fuzz/server_fuzz.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/server_fuzz.c $(FUZZ_LIBSRC) $(LIBS)
 
-$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c $(FUZZ_LIBSRC) include/gigstack.h
+$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c src/lcrypto.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c $(FUZZ_LIBSRC) $(LUALIB) $(LIBS) -lm -ldl
+	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lcrypto.c $(FUZZ_LIBSRC) $(LUALIB) $(LIBS) -lm -ldl
 
 fuzz: deps fuzz-deps $(BUILD)/fuzz/server_fuzz $(BUILD)/fuzz/response_fuzz
 	@for t in server response; do \

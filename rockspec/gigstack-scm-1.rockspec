@@ -11,6 +11,7 @@ external_dependencies = {
   CURL = { library = "curl" },          -- Debian multiarch: header found by gcc
   LIBUV = { header = "uv.h", library = "uv" },
   SQLITE = { header = "sqlite3.h", library = "sqlite3" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },   -- CFDI seals (src/lcrypto.c)
 }
 test_dependencies = { "busted" }
 -- One Makefile builds the C module and the gigstack-run host.

@@ -1,7 +1,7 @@
 -- Schedules on a simulated clock: cron fields, time zones, overlap.
 local gigstack = require "gigstack"
 local cron = require "gigstack.runner.cron"
-local tz = require "gigstack.runner.tz"
+local tz = require "gigstack.fiscal.tz"
 local schedule = require "gigstack.runner.schedule"
 local log = require "gigstack.runner.log"
 

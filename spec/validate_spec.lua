@@ -40,7 +40,7 @@ describe("validation before sending", function()
 
   it("catches five different rule breaks with their field paths", function()
     local ok, err = validate.payment_register{
-      automation_type = "ppd_invoice_and_complement", payment_form = "03",    -- PPD needs 99
+      automation_type = "ppd_invoice_and_complement", payment_form = "99",    -- its complement: never 99
       currency = "USD",                                                      -- exchange_rate missing
       client = { legal_name = "PUBLICO EN GENERAL", tax_id = "XAXX010101000",
         tax_system = "601", use = "G03" },                                   -- generic: 616 and S01

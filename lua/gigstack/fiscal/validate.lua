@@ -312,8 +312,15 @@ function M.payment_register(body, opts)
   if automation == "pue_invoice" or automation == "stamp_invoice" then
     if not forma and not requesting then r:add("payment_form", "is required for a PUE invoice")
     elseif forma == "99" then r:add("payment_form", "99 (por definir) is not allowed on a PUE invoice") end
-  elseif automation == "ppd_invoice_and_complement" and forma and forma ~= "99" then
-    r:add("payment_form", "must be 99 (por definir) on a PPD invoice; the complement carries the real form")
+  elseif automation == "ppd_invoice_and_complement" and requesting then
+    if forma and forma ~= "99" then
+      r:add("payment_form", "must be 99 (por definir) on a PPD invoice; the complement carries the real form")
+    end
+  elseif automation == "ppd_invoice_and_complement" and (not forma or forma == "99") then
+    -- registered means collected: the complement is issued now, and its
+    -- FormaDePagoP says how the money arrived (the PPD invoice keeps 99)
+    r:add("payment_form", "a registered ppd_invoice_and_complement payment issues its complement now: "
+      .. "give how the money arrived (c_FormaPago, never 99 in a complement)")
   end
   if body.paid == true and not forma then r:add("payment_form", "is required when paid is true") end
   return finish(r, "payment")

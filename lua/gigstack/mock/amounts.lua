@@ -8,6 +8,9 @@ local tax = require "gigstack.fiscal.tax"
 
 local M = {}
 
+--- The emulator's exchange rates to MXN (text: exact decimals).
+M.RATES = { MXN = "1", USD = "17.250000", EUR = "18.700000" }
+
 --- Validate one register item's quantity and taxes, then compute its
 -- amounts with gigstack.fiscal.tax (the SAT's per-concept rounding, in cents).
 function M.line(c, item, path, price_cents)
@@ -17,6 +20,11 @@ function M.line(c, item, path, price_cents)
     c:add(path .. ".quantity", "must be a number"); qty = nil
   elseif qty <= 0 then
     c:add(path .. ".quantity", "must be greater than 0"); qty = nil
+  else
+    local d = decimal.parse(qty)
+    if not d or d.scale > 6 then   -- the CFDI's Cantidad takes at most 6 decimals
+      c:add(path .. ".quantity", "must have at most 6 decimals (CFDI Cantidad)"); qty = nil
+    end
   end
   local taxes = item.taxes
   if taxes ~= nil and taxes ~= json.null and type(taxes) ~= "table" then

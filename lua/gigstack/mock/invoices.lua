@@ -5,6 +5,7 @@
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
 local amounts = require "gigstack.mock.amounts"
+local cfdi = require "gigstack.mock.cfdi"
 local money = require "gigstack.fiscal.money"
 local json = require "gigstack.async.json"
 local sat = require "gigstack.fiscal.sat"
@@ -61,6 +62,10 @@ function M.complement(ctx, inv, amount, form, payment_id)
   end
   if inv.payment_method ~= "PPD" then
     wire.fail(409, "business_rule_violation", "invoice " .. inv.uuid .. " is PUE: it takes no payment complement")
+  end
+  if form == nil or form == "99" then
+    wire.fail(409, "business_rule_violation", "a payment complement's FormaDePagoP is how the money arrived: "
+      .. "not " .. tostring(form or "missing"))
   end
   if amount <= 0 or amount > before then
     wire.fail(409, "business_rule_violation", string.format("complement of %s exceeds the balance %s of %s",
@@ -140,7 +145,8 @@ local function from_body(ctx, body, kind)
   local inv = { invoice_type = kind, client = client, items = out, currency = currency,
     exchange_rate = body.exchange_rate or 1, payment_method = kind == "E" and "PUE" or method,
     payment_form = form, use = kind == "E" and "G02" or use, series = body.series,
-    metadata = body.metadata or {}, related_documents = related, emails = body.emails }
+    metadata = body.metadata or {}, related_documents = related, emails = body.emails,
+    global = type(body.global) == "table" and body.global or nil }
   amounts.totals(inv, lines, currency)
   inv.last_balance = method == "PPD" and kind == "I" and inv.total or json.raw("0.00")
   return inv
@@ -148,49 +154,15 @@ end
 
 -- ===== the emulator's own files =====
 
-local function xml_escape(s)
-  return (tostring(s or ""):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
-end
-
 local function num(v)
   if type(v) == "table" and v.text then return v.text end
   return money.format(cents(v))
 end
 
---- A CFDI 4.0 document with the invoice's own figures (not sealed).
+--- The invoice's CFDI 4.0, sealed with the emulator's TEST certificates
+-- (gigstack.mock.cfdi).
 function M.xml(ctx, inv)
-  local team = ctx.store.teams[inv.team] or {}
-  local out = { '<?xml version="1.0" encoding="UTF-8"?>',
-    string.format('<cfdi:Comprobante xmlns:cfdi="http://www.sat.gob.mx/cfd/4" Version="4.0" Serie="%s" '
-      .. 'Folio="%d" Fecha="%s" SubTotal="%s" Moneda="%s" Total="%s" TipoDeComprobante="%s" '
-      .. 'Exportacion="01" MetodoPago="%s" FormaPago="%s" LugarExpedicion="%s">',
-      xml_escape(inv.series), inv.folio_number, os.date("!%Y-%m-%dT%H:%M:%S", inv.created_at),
-      num(inv.subtotal), inv.currency, num(inv.total), inv.invoice_type, inv.payment_method or "PUE",
-      inv.payment_form or "99", team.address and team.address.zip or "00000"),
-    string.format('  <cfdi:Emisor Rfc="%s" Nombre="%s" RegimenFiscal="%s"/>', xml_escape(team.tax_id),
-      xml_escape(team.legal_name), xml_escape(team.tax_system)),
-    string.format('  <cfdi:Receptor Rfc="%s" Nombre="%s" DomicilioFiscalReceptor="%s" '
-      .. 'RegimenFiscalReceptor="%s" UsoCFDI="%s"/>',
-      xml_escape(inv.client and inv.client.tax_id), xml_escape(inv.client and inv.client.legal_name),
-      xml_escape(inv.client and inv.client.address and inv.client.address.zip),
-      xml_escape(inv.client and inv.client.tax_system), xml_escape(inv.use)),
-    "  <cfdi:Conceptos>" }
-  for _, it in ipairs(inv.items or {}) do
-    out[#out + 1] = string.format('    <cfdi:Concepto ClaveProdServ="%s" Cantidad="%s" ClaveUnidad="%s" '
-      .. 'Descripcion="%s" ValorUnitario="%s" ObjetoImp="%s"/>', xml_escape(it.product_key),
-      tostring(it.quantity or 1), xml_escape(it.unit_key), xml_escape(it.description), num(it.unit_price),
-      (type(it.taxes) == "table" and #it.taxes > 0) and "02" or "01")
-  end
-  out[#out + 1] = "  </cfdi:Conceptos>"
-  if inv.taxes then
-    out[#out + 1] = string.format('  <cfdi:Impuestos TotalImpuestosTrasladados="%s" TotalImpuestosRetenidos="%s"/>',
-      num(inv.taxes), num(inv.withholding_taxes or "0"))
-  end
-  out[#out + 1] = string.format('  <cfdi:Complemento><tfd:TimbreFiscalDigital xmlns:tfd="http://www.sat.gob.mx/'
-    .. 'TimbreFiscalDigital" Version="1.1" UUID="%s" FechaTimbrado="%s" RfcProvCertif="SAT970701NN3"/>'
-    .. '</cfdi:Complemento>', inv.uuid, os.date("!%Y-%m-%dT%H:%M:%S", inv.created_at))
-  out[#out + 1] = "</cfdi:Comprobante>"
-  return table.concat(out, "\n") .. "\n"
+  return (cfdi.build(ctx, inv))
 end
 
 --- A minimal one-page PDF with the invoice's main figures.

@@ -15,7 +15,7 @@ local json = require "gigstack.async.json"
 local M = {}
 
 -- Exchange rates the emulator uses when a request gives none.
-M.RATES = { MXN = "1", USD = "17.250000", EUR = "18.700000" }
+M.RATES = amounts.RATES
 
 local function cents_of(v)
   if type(v) == "table" and v.text then v = v.text end
@@ -111,6 +111,12 @@ local function newer(ctx, paid)
   end
   if automation == "pue_invoice" and form == "99" then
     c:add("payment_form", "99 (por definir) is not allowed on a PUE invoice")
+  end
+  -- registered as paid, a PPD payment gets its complement now, whose
+  -- FormaDePagoP is how the money arrived: never 99 (the invoice keeps 99)
+  if paid and automation == "ppd_invoice_and_complement" and (not form or form == "99") then
+    c:add("payment_form", "a paid ppd_invoice_and_complement payment issues its payment complement now: "
+      .. "give how the money arrived (c_FormaPago, not 99; the PPD invoice itself carries 99)")
   end
   local items = c:array(body, "items", "items", true)
   local out_items, lines = amounts.items(ctx, c, items)

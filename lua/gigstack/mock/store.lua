@@ -15,13 +15,13 @@ function M.default_seed()
   return {
     teams = {
       { id = "team_mock", name = "Mock Master SA de CV", legal_name = "MOCK MASTER SA DE CV",
-        tax_id = "MMA010101AB1", tax_system = "601", billing_account = "ba_mock",
+        tax_id = "MMA010101AB9", tax_system = "601", billing_account = "ba_mock",
         is_master_team = true, address = { zip = "06600" } },
       { id = "team_vendor", name = "Vendor Uno", legal_name = "VENDOR UNO SA DE CV",
-        tax_id = "VUN010101AB2", tax_system = "601", billing_account = "ba_mock",
+        tax_id = "VUN010101AB1", tax_system = "601", billing_account = "ba_mock",
         is_master_team = false, address = { zip = "64000" } },
       { id = "team_other", name = "Otra Cuenta", legal_name = "OTRA CUENTA SA DE CV",
-        tax_id = "OCU010101AB3", tax_system = "601", billing_account = "ba_other",
+        tax_id = "OCU010101AB5", tax_system = "601", billing_account = "ba_other",
         is_master_team = true, address = { zip = "44100" } },
     },
     api_keys = { sk_test_mock = "team_mock", sk_test_vendor = "team_vendor",

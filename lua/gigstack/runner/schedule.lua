@@ -4,7 +4,7 @@
 -- the same job is still going. Under `gigstack-run --once` a job runs
 -- only if it is due this minute, then the script ends.
 local cron = require "gigstack.runner.cron"
-local tz = require "gigstack.runner.tz"
+local tz = require "gigstack.fiscal.tz"
 local sched = require "gigstack.async.sched"
 local log = require "gigstack.runner.log"
 

@@ -3,7 +3,7 @@
 -- (paid PPD invoices without one; the SAT deadline is the 5th of the
 -- next month).
 local money = require "gigstack.fiscal.money"
-local tz = require "gigstack.runner.tz"
+local tz = require "gigstack.fiscal.tz"
 local report = require "gigstack.runner.report"
 
 local M = {}
