@@ -10,7 +10,8 @@ local core = require "gigstack.core"
 
 local M = {}
 
-M.VERSION = "0.1.0"
+-- One version source: GS_VERSION in include/gigstack.h, through the C core.
+M.VERSION = core.version
 --- Set when the runner got SIGINT/SIGTERM: no new request starts.
 M.stopping = nil
 M.DEFAULT_BASE_URL = "https://api.gigstack.io/v2"
