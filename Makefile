@@ -243,7 +243,7 @@ suite: all lint
 
 lint:
 	@if command -v luacheck >/dev/null; then luacheck -q lua scripts spec || exit 1; \
-	else echo "luacheck not installed (apt-get install lua-check)"; fi
+	else echo "luacheck not installed (Debian: lua-check)"; fi
 
 # ASan+UBSan build of the module, the suite run under it (the sanitizer
 # runtime is preloaded into lua5.4), then valgrind on the e2e run.
@@ -259,7 +259,7 @@ check: deps
 # API reference from the --- comments (LDoc, Debian lua-ldoc). Any LDoc
 # warning fails the target.
 docs:
-	@command -v ldoc >/dev/null || { echo "ldoc not installed (apt-get install lua-ldoc)"; exit 1; }
+	@command -v ldoc >/dev/null || { echo "ldoc not installed (Debian: lua-ldoc)"; exit 1; }
 	@out=$$(ldoc . 2>&1); status=$$?; \
 	 out=$$(printf '%s\n' "$$out" | grep -v -e '^reading configuration from' -e '^output written to'); \
 	 if [ -n "$$out" ] || [ $$status -ne 0 ]; then echo "$$out"; echo "make docs: LDoc warnings"; exit 1; fi; \
