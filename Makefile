@@ -226,8 +226,9 @@ $(BUILD)/obj/main.o: src/main.c include/gigstack.h $(BUILD)/luadir | $(BUILD)/ob
 FORCE:
 
 # apt-get only where it exists (Debian); elsewhere install the packages first
-demo: all
-	@$(HAVE_APT) && $(MAKE) --no-print-directory deps || true
+demo:
+	@if $(HAVE_APT); then $(MAKE) --no-print-directory deps; fi
+	@$(MAKE) --no-print-directory all
 	@echo "== auto-invoicing: 60 sales -> payments -> PUE invoices (embedded emulator)"
 	$(BUILD)/gigstack-run --mock scripts/auto_invoice.lua scripts/data/sales.csv
 	@echo "== split billing: 40 marketplace orders, settlement per vendor"
@@ -271,7 +272,7 @@ WERROR_CCS ?= gcc clang
 werror:
 	@for c in $(WERROR_CCS); do \
 	  command -v $$c >/dev/null || { echo "werror: $$c not installed (make release-deps)"; exit 1; }; \
-	  echo "== $$c -Wall -Wextra -Werror"; \
+	  echo "== $$c -Wall -Wextra -Werror"; rm -rf build/werror-$$c; \
 	  $(MAKE) --no-print-directory CC=$$c BUILD=build/werror-$$c WERROR=-Werror all >/dev/null || exit 1; \
 	  echo "   ok: build/werror-$$c"; \
 	done
@@ -282,7 +283,7 @@ werror:
 release-check: werror docs
 	@man -l man/gigstack-run.1 >/dev/null 2>&1 || { echo "man page does not render"; exit 1; }
 	@MANWIDTH=80 man -l man/gigstack-run.1 2>&1 | grep -q "EXIT STATUS" || { echo "man page has no EXIT STATUS"; exit 1; }
-	@for r in rockspec/*.rockspec; do luarocks lint $$r || exit 1; done
+	@for r in rockspec/*.rockspec; do luarocks lint $$r || exit 1; echo "luarocks lint $$r: ok"; done
 	sh scripts/dev/rock_check.sh
 
 install: install-lua install-lib install-data

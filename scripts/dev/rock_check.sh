@@ -47,6 +47,8 @@ $lr list --tree "$tmp/tree" --porcelain
 # 3. the installed runner, an installed example, from another directory
 rockdir="$tmp/tree/lib/luarocks/rocks-5.4/gigstack/$version-1"
 ex="$rockdir/share/gigstack/examples"
+(cd "$rockdir" && ls share/man/man1/gigstack-run.1 share/gigstack/examples/auto_invoice.lua \
+  share/gigstack/examples/data/sales.csv share/gigstack/examples/c/fetch_payment.c) | sed 's/^/  rock: /'
 mkdir -p "$tmp/elsewhere"
 cd "$tmp/elsewhere"
 "$tmp/tree/bin/gigstack-run" --version
