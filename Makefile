@@ -147,7 +147,7 @@ all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a \
 HAVE_APT = command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1
 
 deps:
-	@$(HAVE_APT) || { echo "make deps: apt-get/dpkg not found; install the packages listed in README.md (Build)"; exit 0; }; \
+	@$(HAVE_APT) || { echo "make deps: apt-get/dpkg not found; install the packages listed in README.md (Install)"; exit 0; }; \
 	missing=""; for p in $(DEB_PKGS) $(EXTRA_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
