@@ -8,7 +8,7 @@
 -- --report FILE), 2 bad input.
 local gigstack = require "gigstack"
 local auto_invoice = require "gigstack.workflows.auto_invoice"
-local money = require "gigstack.money"
+local money = require "gigstack.fiscal.money"
 local client = require "gigstack.client"
 
 local args = { ... }
@@ -46,7 +46,7 @@ if not sales then
 end
 
 local gs = gigstack.new{ retries = opts.retries, timeout = opts.timeout }
-local journal = journal_path and require("gigstack.state").open(journal_path)
+local journal = journal_path and require("gigstack.runner.journal").open(journal_path)
 local s = auto_invoice.run(gs, sales, { concurrency = opts.concurrency, journal = journal })
 
 print(string.format("sales read:          %d", s.sales))
@@ -65,4 +65,4 @@ if mock then   -- running on the embedded emulator: show what it holds
   local faults = mock.emulator.faults:summary()
   if faults ~= "none" then print(string.format("faults injected:     %s", faults)) end
 end
--- failed sales are in gigstack.report: gigstack-run exits 3 for them
+-- failed sales are in gigstack.runner.report: gigstack-run exits 3 for them

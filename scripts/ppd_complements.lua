@@ -20,7 +20,7 @@ local issued, failures = ppd.sweep(gs)
 print(string.format("complements issued: %d, failures: %d", issued, #failures))
 for _, f in ipairs(failures) do print("  payment " .. f.payment .. ": " .. tostring(f.error)) end
 if listen then
-  local journal = journal_path and require("gigstack.state").open(journal_path)
+  local journal = journal_path and require("gigstack.runner.journal").open(journal_path)
   local hooks = gigstack.on("payment.succeeded", function(ev)
     local rep = ppd.for_payment(gs, ev.data.object)
     if rep then print("complement " .. rep.uuid .. " for payment " .. tostring(ev.data.object.id)) end

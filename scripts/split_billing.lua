@@ -4,7 +4,7 @@
 --   gigstack-run --mock scripts/split_billing.lua [scripts/data/orders.csv] [--connect]
 -- Under --mock the master team is configured first (split 10 %).
 local gigstack = require "gigstack"
-local csv = require "gigstack.csv"
+local csv = require "gigstack.runner.csv"
 local split = require "gigstack.workflows.split_billing"
 local client = require "gigstack.client"
 

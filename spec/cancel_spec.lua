@@ -1,7 +1,7 @@
 -- Cancellation and limits: gigstack.timeout, <close> handles, token
 -- bucket, and the runner's SIGTERM grace period.
 local gigstack = require "gigstack"
-local http = require "gigstack.http"
+local http = require "gigstack.async.http"
 local core = require "gigstack.core"
 local support = require "support"
 

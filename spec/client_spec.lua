@@ -1,7 +1,7 @@
 -- The SDK against the emulator: errors as values, pagination, teams.
 local gigstack = require "gigstack"
 local paginate = require "gigstack.paginate"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 local support = require "support"
 
 local function new_client(gs, i)

@@ -1,6 +1,6 @@
 -- The C engine and server through gigstack.core/http, on loopback.
 local gigstack = require "gigstack"
-local http = require "gigstack.http"
+local http = require "gigstack.async.http"
 local core = require "gigstack.core"
 local support = require "support"
 

@@ -1,7 +1,7 @@
 -- Emulator rules of both documentation generations, through the SDK with
 -- its own validation off, so every request reaches the emulator.
 local gigstack = require "gigstack"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 local support = require "support"
 
 local function client_body()

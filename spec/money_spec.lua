@@ -1,6 +1,6 @@
--- gigstack.money: currency decimals and allocation that never loses a cent.
-local money = require "gigstack.money"
-local decimal = require "gigstack.decimal"
+-- gigstack.fiscal.money: currency decimals and allocation that never loses a cent.
+local money = require "gigstack.fiscal.money"
+local decimal = require "gigstack.fiscal.decimal"
 
 describe("money", function()
   it("rounds half-up to the currency's c_Moneda decimals", function()

@@ -3,8 +3,8 @@
 -- libcurl's silent resend of a POST on a reused connection.
 local gigstack = require "gigstack"
 local core = require "gigstack.core"
-local decimal = require "gigstack.decimal"
-local money = require "gigstack.money"
+local decimal = require "gigstack.fiscal.decimal"
+local money = require "gigstack.fiscal.money"
 local support = require "support"
 
 local check = gigstack.check

@@ -1,6 +1,6 @@
 -- Every SDK operation against the emulator, with its error paths.
 local gigstack = require "gigstack"
-local http = require "gigstack.http"
+local http = require "gigstack.async.http"
 local support = require "support"
 
 local check = gigstack.check

@@ -1,7 +1,7 @@
 -- Retries, deadlines and the "never sent" / "outcome unknown" line,
 -- against the fault-injecting emulator.
 local gigstack = require "gigstack"
-local http = require "gigstack.http"
+local http = require "gigstack.async.http"
 local core = require "gigstack.core"
 local support = require "support"
 

@@ -1,5 +1,5 @@
--- gigstack.rfc against the test vectors of cfdi-domain.md §1.5.
-local rfc = require "gigstack.rfc"
+-- gigstack.fiscal.rfc against the test vectors of cfdi-domain.md §1.5.
+local rfc = require "gigstack.fiscal.rfc"
 
 describe("rfc", function()
   it("computes the check digit of every documented vector", function()

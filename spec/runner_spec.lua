@@ -1,6 +1,6 @@
 -- gigstack-run as a cron-grade runner: dry run, lock, report, exit codes.
 local support = require "support"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local RUN = "./" .. support.build_dir() .. "/gigstack-run"
 

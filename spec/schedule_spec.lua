@@ -1,9 +1,9 @@
 -- Schedules on a simulated clock: cron fields, time zones, overlap.
 local gigstack = require "gigstack"
-local cron = require "gigstack.cron"
-local tz = require "gigstack.tz"
-local schedule = require "gigstack.schedule"
-local log = require "gigstack.log"
+local cron = require "gigstack.runner.cron"
+local tz = require "gigstack.runner.tz"
+local schedule = require "gigstack.runner.schedule"
+local log = require "gigstack.runner.log"
 
 local function utc(y, m, d, h, mi) return tz.days(y, m, d) * 86400 + (h or 0) * 3600 + (mi or 0) * 60 end
 

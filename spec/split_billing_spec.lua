@@ -1,13 +1,13 @@
 -- Split billing: 1,000 random orders, payouts + commissions = gross to
 -- the cent, and the settlement matches the emulator's transfer_data.
 local gigstack = require "gigstack"
-local money = require "gigstack.money"
+local money = require "gigstack.fiscal.money"
 local split = require "gigstack.workflows.split_billing"
 local support = require "support"
 
 describe("split billing workflow", function()
   it("settles 1,000 random orders exactly and agrees with the emulator's transfer_data", function()
-    require("gigstack.report").reset()
+    require("gigstack.runner.report").reset()
     support.with_mock(function(gs)
       gigstack.check(gs.teams:settings("team_mock", { split_billing = true, split_amount = 12.5,
         metadata_split_keys = { "vendor_id" } }))
@@ -33,7 +33,7 @@ describe("split billing workflow", function()
       end
       assert.same({ t.gross, t.net, t.commission }, { sum.gross, sum.net, sum.commission })
       -- recompute from what the emulator stored
-      local report = require "gigstack.report"
+      local report = require "gigstack.runner.report"
       local from_emulator = { gross = 0, net = 0 }
       for _, e in ipairs(report.items) do
         if e.payment then

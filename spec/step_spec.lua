@@ -1,7 +1,7 @@
 -- core.step(true) must never block while a finished request waits in the
 -- event queue, whichever libuv phase queued it (a timer callback here).
 local gigstack = require "gigstack"
-local http = require "gigstack.http"
+local http = require "gigstack.async.http"
 local core = require "gigstack.core"
 local support = require "support"
 

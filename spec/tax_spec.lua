@@ -1,6 +1,6 @@
--- gigstack.tax against the worked examples of cfdi-domain.md §3.6.
-local tax = require "gigstack.tax"
-local decimal = require "gigstack.decimal"
+-- gigstack.fiscal.tax against the worked examples of cfdi-domain.md §3.6.
+local tax = require "gigstack.fiscal.tax"
+local decimal = require "gigstack.fiscal.decimal"
 
 local function iva(rate) return { type = "IVA", rate = rate or tax.IVA } end
 

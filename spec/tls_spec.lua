@@ -2,7 +2,7 @@
 -- trust. The peer is `openssl s_server` on loopback with a certificate
 -- made for the test.
 local gigstack = require "gigstack"
-local http = require "gigstack.http"
+local http = require "gigstack.async.http"
 local support = require "support"
 
 local function free_port()

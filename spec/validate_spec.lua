@@ -1,6 +1,6 @@
 -- Validation before sending: problems listed by field path, no request made.
 local gigstack = require "gigstack"
-local validate = require "gigstack.validate"
+local validate = require "gigstack.fiscal.validate"
 local support = require "support"
 
 local function fields(err)

@@ -2,8 +2,8 @@
 -- script issues the PPD invoice's payment complement; a replayed event
 -- does nothing; a request without the secret gets 401.
 local gigstack = require "gigstack"
-local http = require "gigstack.http"
-local webhooks = require "gigstack.webhooks"
+local http = require "gigstack.async.http"
+local webhooks = require "gigstack.runner.webhooks"
 local ppd = require "gigstack.workflows.ppd_complements"
 local support = require "support"
 
@@ -38,7 +38,7 @@ describe("webhooks", function()
       -- replay the same event: deduplicated by id, nothing issued
       local events = check(gs:request("GET", "/_mock/events", { query = { type = "payment.succeeded" } })).data
       local ev = events[1]
-      local body = require("gigstack.json").encode({ id = ev.id, type = ev.type, data = ev.data })
+      local body = require("gigstack.async.json").encode({ id = ev.id, type = ev.type, data = ev.data })
       local again = assert(http.request{ method = "POST", url = listener.url, body = body })
       assert.equals(200, again.status)
       gigstack.sleep(0.1)

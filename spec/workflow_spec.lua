@@ -4,7 +4,7 @@ local auto_invoice = require "gigstack.workflows.auto_invoice"
 local support = require "support"
 
 local RUN = "./" .. support.build_dir() .. "/gigstack-run"
-local http_request = require("gigstack.http").request
+local http_request = require("gigstack.async.http").request
 local SALES = "scripts/data/sales.csv"
 
 describe("auto-invoice workflow", function()
@@ -23,7 +23,7 @@ describe("auto-invoice workflow", function()
   end)
 
   it("reports bad sales rows with their line and field before any request", function()
-    local csv = require "gigstack.csv"
+    local csv = require "gigstack.runner.csv"
     local rows = assert(csv.parse("sale_id,customer_name,rfc,tax_system,zip,email,description,"
       .. "product_key,unit_key,quantity,unit_price,iva_rate,payment_form\n"
       .. "S1,Ana,ANA800101AB1,612,06600,a@b.mx,x,81111500,E48,0,12.x,0.16,03\n"))

@@ -3,7 +3,7 @@
 ** The Lua binding `gigstack.core`: one uv loop and one engine per Lua
 ** state. libuv and libcurl callbacks never touch Lua: they append to
 ** an event queue that core.step() turns into Lua tables after uv_run
-** has returned. The scheduler (lua/gigstack/sched.lua) resumes the
+** has returned. The scheduler (lua/gigstack/async/sched.lua) resumes the
 ** coroutines.
 */
 #define LUA_LIB

@@ -1,10 +1,10 @@
 --- The API client: base URL, key, default team, timeouts, a per-client
 -- concurrency limit, the wire format (Bearer auth, JSON, team in the
 -- query) and the mapping of responses to data or error values.
-local http = require "gigstack.http"
-local json = require "gigstack.json"
-local errors = require "gigstack.errors"
-local sched = require "gigstack.sched"
+local http = require "gigstack.async.http"
+local json = require "gigstack.async.json"
+local errors = require "gigstack.async.errors"
+local sched = require "gigstack.async.sched"
 
 local core = require "gigstack.core"
 
@@ -12,10 +12,12 @@ local M = {}
 
 -- One version source: GS_VERSION in include/gigstack.h, through the C core.
 M.VERSION = core.version
---- Set when the runner got SIGINT/SIGTERM: no new request starts.
-M.stopping = nil
 M.DEFAULT_BASE_URL = "https://api.gigstack.io/v2"
---- Set by gigstack-run --mock so gigstack.new{} finds the emulator.
+--- Options every new client inherits when the caller leaves them out. A
+-- host such as gigstack-run fills them: `base_url` and `api_key` of its
+-- emulator, and two hooks, `stopping()` (returns a reason once no new
+-- request may start) and `dry_run(method, path, body)` (called for each
+-- write that is not sent).
 M.defaults = {}
 
 local secrets = setmetatable({}, { __mode = "k" })   -- client -> api key
@@ -56,6 +58,8 @@ function M.new(opts)
     connect_timeout = check_number(opts, "connect_timeout", 0) or 10,
     concurrency = check_number(opts, "concurrency", 1) or 16,
     validate = opts.validate ~= false,   -- check payloads before sending
+    stopping = opts.stopping or M.defaults.stopping,
+    dry_run = opts.dry_run or M.defaults.dry_run,
     retries = check_number(opts, "retries", 0) or 2,   -- an integer, checked below
     deadline = check_number(opts, "deadline", 0) or 120,
     backoff_base = check_number(opts, "backoff_base", 0.001),
@@ -171,17 +175,18 @@ function Client:request(method, path, opts)
         method = method, path = path }
     end
   end
-  if M.stopping then
+  local stop = self.stopping and self.stopping()
+  if stop then
     return nil, errors.new{ kind = "cancelled", method = method, path = path,
-      message = "not started: the runner is stopping (" .. M.stopping .. ")" }
+      message = "not started: the runner is stopping (" .. stop .. ")" }
   end
   local key = opts.idempotency_key
   if key == nil and type(opts.body) == "table" then key = opts.body.idempotency_key end
-  if M.dry_run and method ~= "GET" and method ~= "HEAD" then
-    -- --dry-run: reads go through, writes are logged and never sent
-    M.dry_runs = (M.dry_runs or 0) + 1
-    require("gigstack.log").event("dry_run.write", { method = method, path = path, body = body or "" })
-    return { message = "dry run: not sent", data = { id = "dry_run_" .. M.dry_runs, dry_run = true,
+  if self.dry_run and method ~= "GET" and method ~= "HEAD" then
+    -- dry run: reads go through, writes go to the hook and are never sent
+    self.dry_runs = (self.dry_runs or 0) + 1
+    if type(self.dry_run) == "function" then self.dry_run(method, path, body or "") end
+    return { message = "dry run: not sent", data = { id = "dry_run_" .. self.dry_runs, dry_run = true,
       method = method, path = path } }, nil, { status = 0, attempts = {}, idempotency_key = key }
   end
   local idempotent = method == "GET" or method == "HEAD" or key ~= nil
@@ -199,9 +204,10 @@ function Client:request(method, path, opts)
     headers[name] = value
   end
   local _ <close> = acquire(self)
-  if M.stopping then   -- the signal came while this call waited for a slot
+  stop = self.stopping and self.stopping()
+  if stop then   -- the signal came while this call waited for a slot
     return nil, errors.new{ kind = "cancelled", method = method, path = path,
-      message = "not started: the runner is stopping (" .. M.stopping .. ")" }
+      message = "not started: the runner is stopping (" .. stop .. ")" }
   end
   local ok, resp, err = pcall(function()
     take_token(self)

@@ -9,8 +9,8 @@
 --   end)
 local client = require "gigstack.client"
 local resources = require "gigstack.resources"
-local sched = require "gigstack.sched"
-local errors = require "gigstack.errors"
+local sched = require "gigstack.async.sched"
+local errors = require "gigstack.async.errors"
 
 local M = {}
 
@@ -85,15 +85,15 @@ function M.timeout(seconds, fn, ...)
 end
 
 --- gigstack.every("0 9 * * 1-5", fn, {tz = "America/Mexico_City"}):
--- run fn on a cron schedule (see gigstack.schedule).
+-- run fn on a cron schedule (see gigstack.runner.schedule).
 function M.every(expr, fn, opts)
-  return require("gigstack.schedule").every(expr, fn, opts)
+  return require("gigstack.runner.schedule").every(expr, fn, opts)
 end
 
 --- gigstack.on("payment.succeeded", fn, {port, secret, journal}) ->
--- listener {url, secret, close}: see gigstack.webhooks.
+-- listener {url, secret, close}: see gigstack.runner.webhooks.
 function M.on(kind, fn, opts)
-  return require("gigstack.webhooks").on(kind, fn, opts)
+  return require("gigstack.runner.webhooks").on(kind, fn, opts)
 end
 
 M.is_error = errors.is

@@ -1,7 +1,7 @@
 --- List pages and the `each` iterator that follows every page. Both
 -- envelope generations: has_more/hasMore, total_results/totalResults,
 -- cursor in `next`; `null` entries in data are skipped.
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 

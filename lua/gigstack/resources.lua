@@ -3,8 +3,8 @@
 -- it, and docs/reference.md is checked against it by a spec. Every call
 -- takes an options table last whose `team` overrides the client's.
 local paginate = require "gigstack.paginate"
-local http = require "gigstack.http"
-local validate = require "gigstack.validate"
+local http = require "gigstack.async.http"
+local validate = require "gigstack.fiscal.validate"
 
 local M = {}
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes lua/gigstack/sat/catalogs.lua from ../shared/reference
+"""Writes lua/gigstack/fiscal/catalogs.lua from ../shared/reference
 (cfdi40_catalogs.json and the c_ClaveUnidad selection in cfdi-domain.md).
 Run from the repository root: python3 scripts/dev/gen_sat_catalogs.py"""
 import json, re, sys
@@ -51,5 +51,5 @@ for u in units:
     out.append("    " + lua(u) + ",")
 out.append("  },")
 out.append("}")
-open("lua/gigstack/sat/catalogs.lua", "w", encoding="utf-8").write("\n".join(out) + "\n")
-print(f"wrote lua/gigstack/sat/catalogs.lua ({len(units)} units)")
+open("lua/gigstack/fiscal/catalogs.lua", "w", encoding="utf-8").write("\n".join(out) + "\n")
+print(f"wrote lua/gigstack/fiscal/catalogs.lua ({len(units)} units)")

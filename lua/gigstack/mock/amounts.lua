@@ -1,15 +1,15 @@
 --- Items of payments, invoices and receipts: validation, service
 -- lookup (item.id / item.search on sku), and amounts computed with
--- gigstack.tax (per-concept rounding, CFDI 4.0 grouping).
-local json = require "gigstack.json"
-local decimal = require "gigstack.decimal"
-local sat = require "gigstack.sat"
-local tax = require "gigstack.tax"
+-- gigstack.fiscal.tax (per-concept rounding, CFDI 4.0 grouping).
+local json = require "gigstack.async.json"
+local decimal = require "gigstack.fiscal.decimal"
+local sat = require "gigstack.fiscal.sat"
+local tax = require "gigstack.fiscal.tax"
 
 local M = {}
 
 --- Validate one register item's quantity and taxes, then compute its
--- amounts with gigstack.tax (the SAT's per-concept rounding, in cents).
+-- amounts with gigstack.fiscal.tax (the SAT's per-concept rounding, in cents).
 function M.line(c, item, path, price_cents)
   local qty = item.quantity
   if qty == nil then qty = 1 end
@@ -64,7 +64,7 @@ function M.line(c, item, path, price_cents)
 end
 
 -- Document totals from the computed lines, grouped and rounded as a
--- CFDI's (gigstack.tax.document).
+-- CFDI's (gigstack.fiscal.tax.document).
 function M.totals(payment, lines, currency)
   local doc = tax.document{ lines = lines, currency = currency }
   local places = sat.decimals(currency)
@@ -105,7 +105,7 @@ local function resolve_service(ctx, c, item, path)
 end
 
 --- Validate and price a list of items. Returns out_items (copies with
--- exact decimals) and lines (gigstack.tax lines), or adds problems to c.
+-- exact decimals) and lines (gigstack.fiscal.tax lines), or adds problems to c.
 function M.items(ctx, c, items)
   local lines, out = {}, json.array()
   for i, item in ipairs(items or {}) do

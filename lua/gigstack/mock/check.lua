@@ -1,9 +1,9 @@
 --- Field validation for emulator handlers: collects every problem with
 -- its field path and rule, then fails once with all of them.
 local wire = require "gigstack.mock.wire"
-local json = require "gigstack.json"
-local money = require "gigstack.money"
-local rfc = require "gigstack.rfc"
+local json = require "gigstack.async.json"
+local money = require "gigstack.fiscal.money"
+local rfc = require "gigstack.fiscal.rfc"
 
 local M = {}
 local Checker = {}
@@ -95,7 +95,7 @@ function M.update(obj, apply)
   return obj
 end
 
---- RFC per the SAT pattern and a real date (gigstack.rfc), lenient on
+--- RFC per the SAT pattern and a real date (gigstack.fiscal.rfc), lenient on
 -- the check character like the documentation's examples; nil or the rule.
 function M.rfc_problem(v)
   local _, err = rfc.parse(v, { lenient = true })

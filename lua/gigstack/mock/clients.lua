@@ -1,7 +1,7 @@
 --- /clients: create, list, get, update, delete.
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 
@@ -72,8 +72,8 @@ end
 
 --- Fiscal checks the SAT would make on a receptor.
 local function fiscal_problems(obj)
-  local sat = require "gigstack.sat"
-  local rfc = require "gigstack.rfc"
+  local sat = require "gigstack.fiscal.sat"
+  local rfc = require "gigstack.fiscal.rfc"
   local problems = json.array()
   local info, err = rfc.parse(obj.tax_id)
   if not info then problems[#problems + 1] = { field = "tax_id", message = "RFC " .. err } end
@@ -130,7 +130,7 @@ function M.routes(route)
     for _, rid in ipairs(coll.order) do
       local r = coll.items[rid]
       if r and r.status == "pending" and r.client and r.client.id == obj.id then
-        local inv = require("gigstack.mock.invoices").issue(ctx, { id = r.payment_id, client = obj, items = r.items,
+        local inv = ctx.peers.invoices.issue(ctx, { id = r.payment_id, client = obj, items = r.items,
           currency = r.currency, exchange_rate = 1, payment_form = r.payment_form or "01", subtotal = r.subtotal,
           taxes = r.taxes, withholding_taxes = r.withholding_taxes, total = r.total }, "PUE")
         r.status, r.invoice_id, r.invoiced_at = "invoiced", inv.uuid, ctx.store:now()

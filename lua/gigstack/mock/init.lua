@@ -1,9 +1,9 @@
 --- The gigstack API emulator: stateful, in-memory, both documentation
 -- generations. mock.new() gives an emulator whose :handle(req) answers
 -- one request; mock.start() serves it over HTTP on loopback.
-local json = require "gigstack.json"
-local http = require "gigstack.http"
-local sched = require "gigstack.sched"
+local json = require "gigstack.async.json"
+local http = require "gigstack.async.http"
+local sched = require "gigstack.async.sched"
 local store = require "gigstack.mock.store"
 local wire = require "gigstack.mock.wire"
 local faults = require "gigstack.mock.faults"
@@ -17,6 +17,12 @@ Emulator.__index = Emulator
 
 local RESOURCES = { "clients", "services", "payments", "invoices", "receipts", "teams", "users",
   "webhooks", "misc" }
+
+-- The resource modules never require each other: a handler reaches a
+-- sibling's operations (issue an invoice, find a client) through
+-- ctx.peers, filled here, the emulator's one composition point.
+local peers = {}
+for _, name in ipairs(RESOURCES) do peers[name] = require("gigstack.mock." .. name) end
 
 function M.new(opts)
   opts = opts or {}
@@ -54,15 +60,14 @@ function M.new(opts)
     e.routes[#e.routes + 1] = { method = method, pattern = pattern, handler = handler,
       older = flags and flags.older }
   end
-  for _, name in ipairs(RESOURCES) do
-    require("gigstack.mock." .. name).routes(route)
-  end
+  for _, name in ipairs(RESOURCES) do peers[name].routes(route) end
   return e
 end
 
 -- Request context handed to route handlers.
 local Ctx = {}
 Ctx.__index = Ctx
+Ctx.peers = peers
 
 function Ctx:body()
   if self.decoded then return self.decoded end
@@ -196,7 +201,7 @@ function Emulator:handle(req)
     -- invoice files: plain URLs, fetched without auth (as the CLI does)
     local file_team, uuid, ext = req.path:match("^/files/([%w_]+)/([%x%-]+)%.(%a+)$")
     if file_team and req.method == "GET" and (ext == "xml" or ext == "pdf") then
-      local invoices = require "gigstack.mock.invoices"
+      local invoices = peers.invoices
       local ctx = setmetatable({ store = self.store, team = file_team }, Ctx)
       local inv = invoices.find(ctx, uuid)
       if ext == "xml" then return 200, invoices.xml(ctx, inv), "application/xml" end

@@ -5,9 +5,9 @@
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
 local amounts = require "gigstack.mock.amounts"
-local money = require "gigstack.money"
-local json = require "gigstack.json"
-local sat = require "gigstack.sat"
+local money = require "gigstack.fiscal.money"
+local json = require "gigstack.async.json"
+local sat = require "gigstack.fiscal.sat"
 
 local M = {}
 
@@ -243,7 +243,7 @@ function M.routes(route)
     local body = ctx:body()
     local payment
     if body.payment_id ~= nil then   -- invoicing a payment: once
-      payment = require("gigstack.mock.payments").find(ctx, tostring(body.payment_id))
+      payment = ctx.peers.payments.find(ctx, tostring(body.payment_id))
       if payment.invoice_id then
         wire.fail(409, "resource_already_exists", "payment " .. payment.id .. " is already invoiced by "
           .. payment.invoice_id)

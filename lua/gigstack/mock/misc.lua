@@ -1,8 +1,8 @@
 --- Catalogs (older docs), ping (older docs, all four methods) and the
 -- emulator's own event log for tests (GET /v2/_mock/events).
 local wire = require "gigstack.mock.wire"
-local json = require "gigstack.json"
-local sat = require "gigstack.sat"
+local json = require "gigstack.async.json"
+local sat = require "gigstack.fiscal.sat"
 
 local M = {}
 

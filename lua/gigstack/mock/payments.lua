@@ -8,12 +8,9 @@
 -- plus list, get, search, mark as paid, refund and cancel.
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
-local clients = require "gigstack.mock.clients"
-local invoices = require "gigstack.mock.invoices"
 local amounts = require "gigstack.mock.amounts"
-local receipts = require "gigstack.mock.receipts"
-local money = require "gigstack.money"
-local json = require "gigstack.json"
+local money = require "gigstack.fiscal.money"
+local json = require "gigstack.async.json"
 
 local M = {}
 
@@ -46,14 +43,14 @@ local function resolve_client(ctx, c, body)
   local key = c:one_of(search, "on_key", "client.search.on_key", { "tax_id", "email" })
   local value = c:string(search, "on_value", "client.search.on_value", true)
   if not key or not value then return nil end
-  local found = clients.search(ctx, key, value)
+  local found = ctx.peers.clients.search(ctx, key, value)
   if found then return found end
   if search.auto_create ~= true then
     wire.fail(404, "resource_not_found",
       "no client with " .. key .. " " .. value .. " (set client.search.auto_create to create it)")
   end
   c:done()
-  return clients.create(ctx, spec, "client.")
+  return ctx.peers.clients.create(ctx, spec, "client.")
 end
 
 local AUTOMATIONS = { "none", "pue_invoice", "ppd_invoice_and_complement", "receipt",
@@ -63,25 +60,25 @@ local AUTOMATIONS = { "none", "pue_invoice", "ppd_invoice_and_complement", "rece
 local function automate(ctx, payment, stage)
   local kind = payment.automation_type
   if kind == "pue_invoice" and stage == "paid" and not payment.invoice_id then
-    local inv = invoices.issue(ctx, payment, "PUE")
+    local inv = ctx.peers.invoices.issue(ctx, payment, "PUE")
     payment.invoice_id = inv.uuid
     payment.invoice = { uuid = inv.uuid, id = inv.id }
     payment.invoices[#payment.invoices + 1] = inv.uuid
   elseif kind == "ppd_invoice_and_complement" then
     if not payment.invoice_id then
-      local inv = invoices.issue(ctx, payment, "PPD")
+      local inv = ctx.peers.invoices.issue(ctx, payment, "PPD")
       payment.invoice_id = inv.uuid
       payment.invoice = { uuid = inv.uuid, id = inv.id }
       payment.invoices[#payment.invoices + 1] = inv.uuid
     end
     if stage == "paid" then
       local inv = ctx.store:get(ctx.team, "invoices", payment.invoice_id)
-      local rep = invoices.complement(ctx, inv, cents_of(payment.total), payment.payment_form, payment.id)
+      local rep = ctx.peers.invoices.complement(ctx, inv, cents_of(payment.total), payment.payment_form, payment.id)
       payment.complements = payment.complements or json.array()
       payment.complements[#payment.complements + 1] = rep.uuid
     end
   elseif kind == "receipt" and stage == "paid" and not payment.receipt_id then
-    local r = receipts.create(ctx, { client = payment.client, items = payment.items,
+    local r = ctx.peers.receipts.create(ctx, { client = payment.client, items = payment.items,
       currency = payment.currency, payment_id = payment.id, payment_form = payment.payment_form })
     payment.receipt_id = r.id
     payment.receipts[#payment.receipts + 1] = r.id
@@ -225,11 +222,11 @@ local function create_legacy(ctx)
     end
   elseif type(body.client) == "table" then
     local rfc = body.client.rfc or body.client.tax_id
-    client = rfc and clients.search(ctx, "tax_id", rfc)
-    if not client then c:done(); client = clients.create(ctx, body.client, "client.") end
+    client = rfc and ctx.peers.clients.search(ctx, "tax_id", rfc)
+    if not client then c:done(); client = ctx.peers.clients.create(ctx, body.client, "client.") end
   elseif check.present(body.email) then
-    client = clients.search(ctx, "email", body.email)
-    if not client then c:done(); client = clients.create(ctx, { email = body.email, name = body.email }) end
+    client = ctx.peers.clients.search(ctx, "email", body.email)
+    if not client then c:done(); client = ctx.peers.clients.create(ctx, { email = body.email, name = body.email }) end
   else
     c:add("clientId", "clientId, client or email is required")
   end

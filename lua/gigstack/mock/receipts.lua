@@ -4,7 +4,7 @@
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
 local amounts = require "gigstack.mock.amounts"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 
@@ -93,8 +93,8 @@ function M.routes(route)
     local client = r.client
     if type(body.fiscal_information) == "table" then
       local fi = body.fiscal_information
-      client = require("gigstack.mock.clients").search(ctx, "tax_id", fi.tax_id or "")
-        or require("gigstack.mock.clients").create(ctx, { legal_name = fi.legal_name, tax_id = fi.tax_id,
+      client = ctx.peers.clients.search(ctx, "tax_id", fi.tax_id or "")
+        or ctx.peers.clients.create(ctx, { legal_name = fi.legal_name, tax_id = fi.tax_id,
           tax_system = fi.tax_system, address = { zip = fi.zip } }, "fiscal_information.")
     end
     if not client or not client.tax_id then
@@ -103,7 +103,7 @@ function M.routes(route)
       ctx.store:insert(ctx.team, "cfdi_errors", e)
       wire.fail(422, "cfdi_service_error", "cannot stamp receipt " .. id .. ": " .. e.message)
     end
-    local inv = require("gigstack.mock.invoices").issue(ctx, { id = r.payment_id, client = client,
+    local inv = ctx.peers.invoices.issue(ctx, { id = r.payment_id, client = client,
       items = r.items, currency = r.currency, exchange_rate = 1, payment_form = r.payment_form or "01",
       subtotal = r.subtotal, taxes = r.taxes, withholding_taxes = r.withholding_taxes, total = r.total }, "PUE")
     r.status = "invoiced"

@@ -1,7 +1,7 @@
 --- /services: create, list, get, update, delete.
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
-local money = require "gigstack.money"
+local money = require "gigstack.fiscal.money"
 
 local M = {}
 

@@ -1,6 +1,6 @@
 --- Emulator state: teams, API keys and per-team collections kept in
 -- insertion order, with deterministic ids for a given seed.
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 local Store = {}

@@ -2,7 +2,7 @@
 -- series, settings (split billing), members, onboarding URL.
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 

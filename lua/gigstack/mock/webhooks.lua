@@ -2,7 +2,7 @@
 -- recorded by every state change (ctx:event); delivery is later work.
 local check = require "gigstack.mock.check"
 local wire = require "gigstack.mock.wire"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 

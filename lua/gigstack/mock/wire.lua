@@ -1,6 +1,6 @@
 --- Emulator wire helpers: envelopes and the error shapes of both
 -- documentation generations.
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 

@@ -3,10 +3,10 @@
 -- invoice for it. Each sale's idempotency key derives from its id, so a
 -- re-run never registers a sale twice.
 local gigstack = require "gigstack"
-local csv = require "gigstack.csv"
-local json = require "gigstack.json"
-local money = require "gigstack.money"
-local report = require "gigstack.report"
+local csv = require "gigstack.runner.csv"
+local json = require "gigstack.async.json"
+local money = require "gigstack.fiscal.money"
+local report = require "gigstack.runner.report"
 
 local M = {}
 
@@ -74,7 +74,7 @@ function M.payment_body(sale)
 end
 
 --- Register every sale with at most opts.concurrency calls in flight.
--- With opts.journal (gigstack.state) a sale done in an earlier run is
+-- With opts.journal (gigstack.runner.journal) a sale done in an earlier run is
 -- skipped, and the idempotency key comes from the journal key.
 -- Returns a summary {sales, payments, invoices, failures = {{sale, error}}}.
 function M.run(gs, sales, opts)

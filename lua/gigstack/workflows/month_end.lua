@@ -2,9 +2,9 @@
 -- invoices and payments as CSV, and list payment complements still owed
 -- (paid PPD invoices without one; the SAT deadline is the 5th of the
 -- next month).
-local money = require "gigstack.money"
-local tz = require "gigstack.tz"
-local report = require "gigstack.report"
+local money = require "gigstack.fiscal.money"
+local tz = require "gigstack.runner.tz"
+local report = require "gigstack.runner.report"
 
 local M = {}
 

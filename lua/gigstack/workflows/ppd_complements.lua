@@ -3,7 +3,7 @@
 -- more than the invoice's remaining balance, exactly once (the
 -- idempotency key comes from the payment).
 local gigstack = require "gigstack"
-local money = require "gigstack.money"
+local money = require "gigstack.fiscal.money"
 
 local M = {}
 

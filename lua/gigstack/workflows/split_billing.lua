@@ -5,8 +5,8 @@
 -- The settlement report gives each vendor's gross, commission and net in
 -- exact cents: net + commission = gross for every order and every vendor.
 local gigstack = require "gigstack"
-local money = require "gigstack.money"
-local report = require "gigstack.report"
+local money = require "gigstack.fiscal.money"
+local report = require "gigstack.runner.report"
 
 local M = {}
 

@@ -3,10 +3,10 @@
 -- task, and skips (and logs) a tick that comes while the previous run of
 -- the same job is still going. Under `gigstack-run --once` a job runs
 -- only if it is due this minute, then the script ends.
-local cron = require "gigstack.cron"
-local tz = require "gigstack.tz"
-local sched = require "gigstack.sched"
-local log = require "gigstack.log"
+local cron = require "gigstack.runner.cron"
+local tz = require "gigstack.runner.tz"
+local sched = require "gigstack.async.sched"
+local log = require "gigstack.runner.log"
 
 local M = { once = false, jobs = {} }
 

@@ -1,8 +1,8 @@
 --- HTTP client and server over gigstack.core, in task style: a call
 -- suspends only the calling task.
 local core = require "gigstack.core"
-local sched = require "gigstack.sched"
-local errors = require "gigstack.errors"
+local sched = require "gigstack.async.sched"
+local errors = require "gigstack.async.errors"
 
 local M = {}
 

@@ -10,8 +10,8 @@ local cjson = require "cjson.safe"
 local M = {}
 
 M.null = cjson.null
-M.array_mt = cjson.array_mt or { __name = "gigstack.json.array" }
-local raw_mt = { __name = "gigstack.json.raw" }
+M.array_mt = cjson.array_mt or { __name = "gigstack.async.json.array" }
+local raw_mt = { __name = "gigstack.async.json.raw" }
 
 if cjson.decode_array_with_array_mt then cjson.decode_array_with_array_mt(true) end
 if cjson.decode_max_depth then cjson.decode_max_depth(200) end

@@ -2,7 +2,7 @@
 -- outcome ("done", "failed", "skipped", "dry_run"). gigstack-run
 -- --report FILE writes it as JSON or CSV (by extension) and exits 3 when
 -- an item failed.
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = { items = {} }
 

@@ -3,10 +3,10 @@
 -- secret (in the path, /hooks/<secret>, or an X-Webhook-Secret header);
 -- without it: 401. Valid events get 200 at once and are processed after,
 -- deduplicated by event id (in memory, and in the journal when given).
-local http = require "gigstack.http"
-local json = require "gigstack.json"
-local sched = require "gigstack.sched"
-local log = require "gigstack.log"
+local http = require "gigstack.async.http"
+local json = require "gigstack.async.json"
+local sched = require "gigstack.async.sched"
+local log = require "gigstack.runner.log"
 local resources = require "gigstack.resources"
 
 local M = { handlers = {}, listener = nil }
@@ -29,7 +29,7 @@ local function dispatch(l, ev)
 end
 
 --- Start the listener. opts: host (127.0.0.1), port (0 = any), secret
--- (random if absent), journal (gigstack.state, for dedupe across runs).
+-- (random if absent), journal (gigstack.runner.journal, for dedupe across runs).
 function M.listen(opts)
   if M.listener then return M.listener end
   opts = opts or {}

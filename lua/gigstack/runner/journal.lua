@@ -4,7 +4,7 @@
 -- `key`, so if the process dies after the API acted but before the
 -- journal recorded it, the re-run's request is a replay, not a duplicate.
 local core = require "gigstack.core"
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = {}
 

@@ -2,9 +2,8 @@
 -- --serve-mock, running the script as a task, exit codes
 -- (0 ok, 1 script error, 2 usage error, 3 items failed, 4 locked,
 -- 130/143 signals; documented in man/gigstack-run.1).
-local gigstack = require "gigstack"
 local client = require "gigstack.client"
-local sched = require "gigstack.sched"
+local sched = require "gigstack.async.sched"
 
 local M = {}
 
@@ -126,7 +125,7 @@ end
 
 local function serve(o)
   local code = 0
-  local ok, err = pcall(gigstack.run, function()
+  local ok, err = pcall(sched.run, function()
     local server = start_mock(o, o.serve)
     io.stdout:write(server.base_url, "\n")
     io.stdout:write("API key: ", server.api_key, "  (Ctrl-C stops)\n")
@@ -157,7 +156,7 @@ function M.main(argv)
   if o.version then
     local core = require "gigstack.core"
     io.stdout:write(string.format("gigstack-run %s (%s, libcurl %s, libuv %s)\n",
-      gigstack.VERSION, _VERSION, core.curl_version, core.uv_version))
+      client.VERSION, _VERSION, core.curl_version, core.uv_version))
     return 0
   end
   if o.serve then return serve(o) end
@@ -167,11 +166,15 @@ function M.main(argv)
     local locked, lerr = require("gigstack.core").lock(o.lock)
     if not locked then io.stderr:write("gigstack-run: ", lerr, "\n"); return 4 end
   end
-  if o.log_format then require("gigstack.log").format = o.log_format end
+  if o.log_format then require("gigstack.runner.log").format = o.log_format end
   local tty = os.execute("test -t 2") == true
-  require("gigstack.report").progress = tty
-  if o.dry_run then client.dry_run = true end
-  if o.once then require("gigstack.schedule").once = true end
+  require("gigstack.runner.report").progress = tty
+  if o.dry_run then
+    client.defaults.dry_run = function(method, path, body)
+      require("gigstack.runner.log").event("dry_run.write", { method = method, path = path, body = body })
+    end
+  end
+  if o.once then require("gigstack.runner.schedule").once = true end
 
   local main
   if o.script then
@@ -187,12 +190,12 @@ function M.main(argv)
   -- within the grace period, then stop; exit 128 + signal number.
   local signalled
   local tokens = {}
+  client.defaults.stopping = function() return signalled end
   local function on_stop(ev)
     if signalled then return end
     signalled = ev.signal
-    client.stopping = ev.signal
-    require("gigstack.schedule").stop_all()
-    require("gigstack.webhooks").stop()
+    require("gigstack.runner.schedule").stop_all()
+    require("gigstack.runner.webhooks").stop()
     local grace = o.grace or 10
     io.stderr:write(string.format("gigstack-run: %s: starting no new requests; %d in flight, "
       .. "%g s to finish\n", ev.signal, (require("gigstack.core").stats()), grace))
@@ -202,7 +205,7 @@ function M.main(argv)
   end
   for _, sig in ipairs{ "SIGINT", "SIGTERM" } do tokens[#tokens + 1] = sched.on_signal(sig, on_stop) end
 
-  local ok, rerr = xpcall(gigstack.run, function(e)
+  local ok, rerr = xpcall(sched.run, function(e)
     if type(e) == "string" and e:find("\nstack traceback:", 1, true) then return e end
     return debug.traceback(tostring(e), 2)
   end, function()
@@ -227,9 +230,9 @@ function M.main(argv)
     if not ok_main then error(merr, 0) end
   end)
   for _, t in ipairs(tokens) do sched.off_signal(t) end
-  local report = require "gigstack.report"
+  local report = require "gigstack.runner.report"
   if #report.items > 0 then
-    local log = require "gigstack.log"
+    local log = require "gigstack.runner.log"
     if log.format == "json" or (not log.format and not report.progress) then
       local fields = { items = #report.items }
       for k, v in pairs(report.counts()) do fields[k] = v end

@@ -1,9 +1,9 @@
 --- Exact money on integer minor units (centavos). No float takes part
 -- in arithmetic: numbers are read through their decimal text and
 -- rounded half-up (away from zero) to two decimals.
-local json = require "gigstack.json"
-local decimal = require "gigstack.decimal"
-local sat = require "gigstack.sat"
+local json = require "gigstack.async.json"
+local decimal = require "gigstack.fiscal.decimal"
+local sat = require "gigstack.fiscal.sat"
 
 local M = {}
 

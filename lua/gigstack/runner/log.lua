@@ -1,7 +1,7 @@
 --- One line per event on stderr: text on a terminal, JSON lines
 -- otherwise (or as set with --log-format text|json). Values that look
 -- like API keys are redacted.
-local json = require "gigstack.json"
+local json = require "gigstack.async.json"
 
 local M = { format = nil, out = io.stderr, lines = {} }
 

@@ -2,11 +2,11 @@
 -- checked against the RFC rules, the SAT catalogs and the CFDI rules a
 -- PAC would reject. Every problem is collected with its field path and
 -- rule; one error value lists them all and no request is made.
-local rfc = require "gigstack.rfc"
-local sat = require "gigstack.sat"
-local decimal = require "gigstack.decimal"
-local errors = require "gigstack.errors"
-local json = require "gigstack.json"
+local rfc = require "gigstack.fiscal.rfc"
+local sat = require "gigstack.fiscal.sat"
+local decimal = require "gigstack.fiscal.decimal"
+local errors = require "gigstack.async.errors"
+local json = require "gigstack.async.json"
 
 local M = {}
 

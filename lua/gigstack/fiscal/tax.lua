@@ -1,10 +1,10 @@
---- CFDI 4.0 tax arithmetic on exact decimals (gigstack.decimal):
+--- CFDI 4.0 tax arithmetic on exact decimals (gigstack.fiscal.decimal):
 -- per-concept Importe, Descuento, Base, traslados and retenciones, the
 -- comprobante totals (grouped and rounded as the SAT checks them), the
 -- SAT lower/upper limits, and tax-inclusive price back-calculation.
 -- Worked examples: shared/reference/cfdi-domain.md §3.6.
-local decimal = require "gigstack.decimal"
-local sat = require "gigstack.sat"
+local decimal = require "gigstack.fiscal.decimal"
+local sat = require "gigstack.fiscal.sat"
 
 local M = {}
 

@@ -1,7 +1,7 @@
 --- SAT CFDI 4.0 catalogs as Lua data, with lookups. Data:
--- gigstack/sat/catalogs.lua (generated from shared/reference).
-local catalogs = require "gigstack.sat.catalogs"
-local decimal = require "gigstack.decimal"
+-- gigstack/fiscal/catalogs.lua (generated from shared/reference).
+local catalogs = require "gigstack.fiscal.catalogs"
+local decimal = require "gigstack.fiscal.decimal"
 
 local M = { catalogs = catalogs }
 

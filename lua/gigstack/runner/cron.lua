@@ -2,7 +2,7 @@
 -- day-of-week) with lists, ranges, steps and names, plus the macros
 -- `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`; next fire time
 -- in a time zone.
-local tz = require "gigstack.tz"
+local tz = require "gigstack.runner.tz"
 
 local M = {}
 
