@@ -10,7 +10,8 @@ local core = require "gigstack.core"
 
 local M = {}
 
-M.VERSION = "0.1.0"
+-- One version source: GS_VERSION in include/gigstack.h, through the C core.
+M.VERSION = core.version
 M.DEFAULT_BASE_URL = "https://api.gigstack.io/v2"
 --- Options every new client inherits when the caller leaves them out. A
 -- host such as gigstack-run fills them: `base_url` and `api_key` of its

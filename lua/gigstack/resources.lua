@@ -8,8 +8,8 @@ local validate = require "gigstack.fiscal.validate"
 
 local M = {}
 
---- 128 random bits as a UUIDv4 string.
 local urandom
+--- 128 random bits as a UUIDv4 string.
 function M.uuid4()
   urandom = urandom or io.open("/dev/urandom", "rb")
   local b = { urandom:read(16):byte(1, 16) }

@@ -1,6 +1,7 @@
 --- Five-field cron expressions (minute hour day-of-month month
--- day-of-week) with lists, ranges, steps and names, plus @hourly,
--- @daily, @weekly, @monthly, @yearly; next fire time in a time zone.
+-- day-of-week) with lists, ranges, steps and names, plus the macros
+-- `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`; next fire time
+-- in a time zone.
 local tz = require "gigstack.fiscal.tz"
 
 local M = {}

@@ -1,6 +1,7 @@
 --- gigstack-run's Lua side: options, the emulator for --mock and
 -- --serve-mock, running the script as a task, exit codes
--- (0 ok, 1 script error, 2 usage error).
+-- (0 ok, 1 script error, 2 usage error, 3 items failed, 4 locked,
+-- 130/143 signals; documented in man/gigstack-run.1).
 local client = require "gigstack.client"
 local sched = require "gigstack.async.sched"
 
@@ -15,7 +16,7 @@ usage: gigstack-run [options] [script.lua [args...]]
                          print its base URL (PORT 0 picks a free port)
   --mock-latency MS[-MS], --latency MS[-MS]
                          add latency to every emulator answer
-  --faults SPEC           inject faults into emulator answers, e.g.
+  --faults SPEC          inject faults into emulator answers, e.g.
                          "429=0.05,503=0.05,reset_before=0.03,reset_after=0.03,stall=0.01"
                          kinds: 429 500 502 503 504 html empty reset_before
                          reset_after stall truncate
@@ -31,12 +32,13 @@ usage: gigstack-run [options] [script.lua [args...]]
                          send none
   --report FILE          write each item's outcome to FILE (.json or .csv)
   --log-format FMT       text or json (default: text on a terminal)
-Exit codes: 0 done, 1 script error, 2 usage error, 3 some items failed,
-4 locked by another run, 130/143 stopped by SIGINT/SIGTERM.
   -e CODE                run CODE before the script
   -v, --version          print versions and exit
   -h, --help             print this help and exit
-Environment: GIGSTACK_API_KEY, GIGSTACK_BASE_URL.
+Exit codes: 0 all done, 1 script error, 2 usage or configuration error,
+3 some items or jobs failed, 4 lock held by another run,
+130/143 stopped by SIGINT/SIGTERM.
+Environment: GIGSTACK_API_KEY, GIGSTACK_BASE_URL.  See gigstack-run(1).
 ]==]
 
 local function usage_error(msg)
