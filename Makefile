@@ -211,11 +211,13 @@ $(BUILD)/gigstack.pc: include/gigstack.h FORCE | $(BUILD)/obj
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 # The Lua module does not link liblua: the host interpreter provides it.
-$(BUILD)/gigstack/core.so: $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
-	$(CC) $(SAN) $(LIBFLAG) -o $@ $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a $(LIBS) $(LDFLAGS)
+# the Lua binding gigstack.core: engine and server, journal, seals, JSON fix-ups
+BINDING_OBJ = $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/obj/ljson.o
+$(BUILD)/gigstack/core.so: $(BINDING_OBJ) $(BUILD)/libgigstack.a
+	$(CC) $(SAN) $(LIBFLAG) -o $@ $(BINDING_OBJ) $(BUILD)/libgigstack.a $(LIBS) $(LDFLAGS)
 
 # -Wl,-E exports the Lua API so `require "cjson"` (a .so) resolves it.
-$(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
+$(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BINDING_OBJ) $(BUILD)/libgigstack.a
 	$(CC) $(SAN) $(EXPORT_DYNAMIC) -o $@ $^ $(LUA_LIBS) $(LIBS) -lm $(if $(filter Linux,$(UNAME_S)),-ldl) $(LDFLAGS)
 
 # main.o bakes in LUADIR: rebuilt whenever LUADIR changes
@@ -344,9 +346,9 @@ $(BUILD)/fuzz/server_fuzz: fuzz/server_fuzz.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/server_fuzz.c $(FUZZ_LIBSRC) $(LIBS)
 
-$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c src/lcrypto.c $(FUZZ_LIBSRC) include/gigstack.h
+$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c src/lcrypto.c src/ljson.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lcrypto.c $(FUZZ_LIBSRC) $(LUA_LIBS) $(LIBS) -lm -ldl
+	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lcrypto.c src/ljson.c $(FUZZ_LIBSRC) $(LUA_LIBS) $(LIBS) -lm -ldl
 
 fuzz: deps fuzz-deps $(BUILD)/fuzz/server_fuzz $(BUILD)/fuzz/response_fuzz
 	@for t in server response; do \

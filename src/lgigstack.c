@@ -740,6 +740,7 @@ static int ctx_gc (lua_State *L) {
 
 int gs_journal_open (lua_State *L);   /* ljournal.c */
 void gs_crypto_register (lua_State *L);   /* lcrypto.c */
+void gs_json_register (lua_State *L);     /* ljson.c */
 
 static const luaL_Reg core_funcs[] = {
   {"request", l_request},
@@ -829,6 +830,7 @@ LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, core_funcs, 1);
   gs_crypto_register(L);
+  gs_json_register(L);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "_ctx");   /* keeps the context alive with the module */
   lua_pushliteral(L, GS_VERSION);

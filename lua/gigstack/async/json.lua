@@ -6,6 +6,7 @@
 -- json.raw() emits a decimal literal exactly (money never goes through
 -- a float).
 local cjson = require "cjson.safe"
+local core = require "gigstack.core"
 
 local M = {}
 
@@ -29,24 +30,16 @@ function M.raw(text)
   return setmetatable({ text = text }, raw_mt)
 end
 
-local function normalise(v)
-  if type(v) == "number" then
-    return math.tointeger(v) or v
-  elseif type(v) == "table" then
-    local n = #v
-    for k, x in pairs(v) do v[k] = normalise(x) end
-    if n > 0 and getmetatable(v) == nil then setmetatable(v, M.array_mt) end
-  end
-  return v
-end
+local fixup, array_mt = core.json_fixup, M.array_mt
 
 --- Decode text; returns value or nil, message. Integral numbers come
--- back as Lua integers with either cjson.
+-- back as Lua integers and non-empty arrays carry json.array's mark,
+-- with either cjson (the walk that ensures it is C: core.json_fixup).
 function M.decode(text)
   if type(text) ~= "string" then return nil, "JSON text must be a string" end
   local v, err = cjson.decode(text)
   if v == nil and err then return nil, err end
-  return normalise(v)
+  return fixup(v, array_mt)
 end
 
 local escapes = {
@@ -54,10 +47,15 @@ local escapes = {
   ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
 }
 
+local function escape(c)
+  return escapes[c] or string.format("\\u%04x", c:byte())
+end
+
+local find, gsub = string.find, string.gsub
+
 local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+  if not find(s, '[%c"\\]') then return '"' .. s .. '"' end   -- the common case: nothing to escape
+  return '"' .. gsub(s, '[%c"\\]', escape) .. '"'
 end
 
 local function number(x)
@@ -96,24 +94,31 @@ local function encode_table(t, out, depth)
     out[#out + 1] = "]"
     return
   end
-  local keys = {}
+  local keys, n, mixed = {}, 0, false
   for k in pairs(t) do
     if type(k) ~= "string" then
       if math.type(k) ~= "integer" then
         error("JSON object keys must be strings, got " .. type(k), 0)
       end
+      mixed = true
     end
-    keys[#keys + 1] = k
+    n = n + 1
+    keys[n] = k
   end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  out[#out + 1] = "{"
-  for i, k in ipairs(keys) do
-    if i > 1 then out[#out + 1] = "," end
-    out[#out + 1] = quote(tostring(k))
-    out[#out + 1] = ":"
+  -- string keys sort with the built-in comparator (no Lua call per
+  -- comparison); integer keys are rare and sort as their text
+  if mixed then table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  else table.sort(keys) end
+  local o = #out
+  out[o + 1] = "{"
+  o = o + 1
+  for i = 1, n do
+    local k = keys[i]
+    out[o + 1] = (i > 1 and "," or "") .. quote(tostring(k)) .. ":"
     encode_value(t[k], out, depth + 1)
+    o = #out
   end
-  out[#out + 1] = "}"
+  out[o + 1] = "}"
 end
 
 function encode_value(v, out, depth)
@@ -127,8 +132,15 @@ function encode_value(v, out, depth)
 end
 
 --- Encode v; keys are sorted so output is stable. Returns text or
--- nil, message.
+-- nil, message. The work is C (core.json_encode, same rules as
+-- encode_lua below, which stays as the reference the specs compare with).
+local c_encode, null = core.json_encode, M.null
 function M.encode(v)
+  return c_encode(v, array_mt, raw_mt, null)
+end
+
+--- The same encoding in Lua (the reference for core.json_encode).
+function M.encode_lua(v)
   local out = {}
   local ok, err = pcall(encode_value, v, out, 0)
   if not ok then return nil, err end

@@ -1,0 +1,65 @@
+-- gigstack.async.json: the C encoder writes what the Lua reference
+-- encoder writes, and decoding fixes integers and arrays with either cjson.
+local json = require "gigstack.async.json"
+
+local function random_value(rng, depth)
+  local pick = rng(depth > 3 and 6 or 9)
+  if pick == 1 then return rng(-1000, 1000)
+  elseif pick == 2 then return (rng(-1000000, 1000000)) / rng(1, 997)
+  elseif pick == 3 then
+    local chars = {}
+    for i = 1, rng(0, 12) do chars[i] = string.char(rng(0, 255)) end
+    return table.concat(chars)
+  elseif pick == 4 then return rng(2) == 1
+  elseif pick == 5 then return json.null
+  elseif pick == 6 then return json.raw(string.format("%d.%02d", rng(0, 99999), rng(0, 99)))
+  elseif pick == 7 then
+    local t = {}
+    for i = 1, rng(0, 5) do t[i] = random_value(rng, depth + 1) end
+    return rng(2) == 1 and json.array(t) or t
+  else
+    local t = {}
+    for _ = 1, rng(0, 6) do
+      local k = rng(4) == 1 and rng(1, 9) or ("k" .. rng(1, 50) .. string.char(rng(32, 126)))
+      t[k] = random_value(rng, depth + 1)
+    end
+    return t
+  end
+end
+
+describe("json", function()
+  it("encodes 5,000 random trees exactly as the Lua reference encoder does", function()
+    math.randomseed(20261201)
+    local differ = 0
+    for _ = 1, 5000 do
+      local v = random_value(math.random, 0)
+      local c_text, c_err = json.encode(v)
+      local lua_text, lua_err = json.encode_lua(v)
+      if c_text ~= lua_text or (c_text == nil and c_err ~= lua_err) then
+        differ = differ + 1
+        print(c_text, c_err, lua_text, lua_err)
+      end
+    end
+    assert.equals(0, differ)
+  end)
+
+  it("refuses what JSON cannot hold with a message, not a crash", function()
+    assert.same({ nil, "cannot encode NaN or infinity as JSON" }, { json.encode({ 0 / 0 }) })
+    assert.same({ nil, "cannot encode a function as JSON" }, { json.encode({ f = print }) })
+    local deep = {}
+    local t = deep
+    for _ = 1, 150 do t.x = {}; t = t.x end
+    assert.same({ nil, "JSON nesting deeper than 100" }, { json.encode(deep) })
+  end)
+
+  it("decodes integral numbers as integers and marks arrays, at any depth", function()
+    local v = json.decode('{"a":[1,2.5,{"b":[3.0]}],"n":1e3,"e":[],"o":{}}')
+    assert.equals("integer", math.type(v.a[1]))
+    assert.equals("float", math.type(v.a[2]))
+    assert.equals("integer", math.type(v.a[3].b[1]))
+    assert.equals("integer", math.type(v.n))
+    assert.is_true(json.is_array(v.a))
+    assert.is_true(json.is_array(v.a[3].b))
+    assert.equals('{"a":[1,2.5,{"b":[3]}],"e":', json.encode(v):sub(1, 27))
+  end)
+end)
