@@ -193,6 +193,9 @@ local function build(client, op)
   if kind == "list" then
     local function list(params)
       local query, team = split_team(params)
+      local qerr
+      query, qerr = paginate.query(query)
+      if not query then qerr.method, qerr.path = method, path; return nil, qerr end
       local env, err = client:request(method, fill(path, {}, where), { query = query, team = team })
       if not env then return nil, err end
       return paginate.page(env)
@@ -208,6 +211,9 @@ local function build(client, op)
     return function(_, q, params)
       if type(q) ~= "string" or q == "" then error(where .. ": q must be a non-empty string", 2) end
       local query, team = split_team(params)
+      local qerr
+      query, qerr = paginate.query(query)
+      if not query then qerr.method, qerr.path = method, path; return nil, qerr end
       query.q = q
       local env, err = client:request(method, path, { query = query, team = team })
       if not env then return nil, err end

@@ -140,8 +140,34 @@ function Ctx:switch_team(id)
   self.team = M.resolve_team(self.store, self.key_team, id)
 end
 
+-- Sort keys for order_by: the object's name (clients, services, teams),
+-- else its client's; compared case-insensitively.
+local function name_key(obj)
+  local n = obj.name or obj.legal_name or obj.description
+  if n == nil and type(obj.client) == "table" then n = obj.client.name or obj.client.legal_name end
+  return type(n) == "string" and n:lower() or ""
+end
+
+local function bad_value(field, rule)
+  wire.fail(400, "invalid_field_value", field .. ": " .. rule, { { field = field, message = rule } })
+end
+
+-- created[gte] / created[lte]: unix seconds (10 digits), inclusive.
+local function created_bound(q, field)
+  local v = q[field]
+  if v == nil or v == "" then return nil end
+  local n = v:match("^%d+$") and math.tointeger(tonumber(v))
+  if not n then bad_value(field, "must be unix seconds (an integer)") end
+  if n >= 100000000000 then bad_value(field, "must be unix seconds (10 digits), not milliseconds") end
+  return n
+end
+
 --- A list envelope over collection `name`, honouring limit (1..100,
--- default 10), next / starting_after cursors and sort=asc.
+-- default 10), next / starting_after cursors, created[gte] /
+-- created[lte] (unix seconds, inclusive), order_by (timestamp, the
+-- default, or name) and sort (desc, the default, or asc; the older
+-- generation's order_direction too). The cursor is the id of the last
+-- item and stays valid under the same filters and order.
 function Ctx:list(name, filter)
   local q = self.query
   local limit = 10
@@ -152,10 +178,25 @@ function Ctx:list(name, filter)
         { { field = "limit", message = "must be an integer from 1 to 100" } })
     end
   end
+  local gte, lte = created_bound(q, "created[gte]"), created_bound(q, "created[lte]")
+  local sort = q.sort or q.order_direction or "desc"
+  if sort ~= "asc" and sort ~= "desc" then bad_value(q.sort and "sort" or "order_direction", "must be asc or desc") end
+  local order_by = q.order_by or "timestamp"
+  if order_by ~= "timestamp" and order_by ~= "created_at" and order_by ~= "name" then
+    bad_value("order_by", "must be timestamp or name")
+  end
+  local matches = filter
+  if gte or lte then
+    matches = function(obj)
+      local t = store.created_of(obj)
+      return t ~= nil and (not gte or t >= gte) and (not lte or t <= lte) and (not filter or filter(obj))
+    end
+  end
   local after = q.next or q.starting_after
   if after == "" then after = nil end
   local items, has_more, next_cursor, total = self.store:page(self.team, name, {
-    limit = limit, after = after, asc = q.sort == "asc", filter = filter })
+    limit = limit, after = after, asc = sort == "asc", filter = matches,
+    key = order_by == "name" and name_key or nil })
   if not items then
     wire.fail(400, "invalid_field_value", "next: unknown cursor " .. after)
   end
@@ -219,15 +260,32 @@ function Emulator:handle(req)
         or "missing Authorization: Bearer <api key> header")
     end
     local team = M.resolve_team(self.store, own, req.query.team)
-    local ctx = setmetatable({ req = req, query = req.query, store = self.store,
-      team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
-      deliver = function(ev) deliver(self, ev) end }, Ctx)
-    return route.handler(ctx, table.unpack(caps, 1, caps.n))
+    -- test hook: X-Mock-Now (unix seconds) is "now" for this request,
+    -- so a spec can create records at chosen times
+    local now = req.headers["x-mock-now"]
+    if now ~= nil then
+      local t = tostring(now):match("^%d+$") and math.tointeger(tonumber(now))
+      if not t then wire.fail(400, "invalid_field_value", "X-Mock-Now: must be unix seconds") end
+      local saved = self.store.clock
+      self.store.clock = function() return t end
+      local ok, a, b, c = pcall(function() return self:route_call(route, req, caps, team, own) end)
+      self.store.clock = saved
+      if not ok then error(a, 0) end
+      return a, b, c
+    end
+    return self:route_call(route, req, caps, team, own)
   end)
   if ok then return status, payload, ctype end
   if wire.is_fail(status) then return status.status, wire.error_body(status, older) end
   io.stderr:write("gigstack mock: handler error: ", tostring(status), "\n")
   return 500, { message = "internal emulator error", error = "internal_server_error" }
+end
+
+function Emulator:route_call(route, req, caps, team, own)
+  local ctx = setmetatable({ req = req, query = req.query, store = self.store,
+    team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
+    deliver = function(ev) deliver(self, ev) end }, Ctx)
+  return route.handler(ctx, table.unpack(caps, 1, caps.n))
 end
 
 --- Write the whole state to a JSON file (gigstack-run --mock-state).

@@ -13,6 +13,7 @@ local money = require "gigstack.fiscal.money"
 local json = require "gigstack.async.json"
 
 local M = {}
+local status_filter   -- defined with the statuses below
 
 -- Exchange rates the emulator uses when a request gives none.
 M.RATES = { MXN = "1", USD = "17.250000", EUR = "18.700000" }
@@ -298,6 +299,22 @@ local function create_legacy(ctx)
   return 200, { data = payment, message = "Pago registrado correctamente", next = json.null }
 end
 
+-- Payment statuses in use (reference §2.11, §3.7); `pending` asks for
+-- the open ones: a payment link not paid yet is pending or, in the
+-- newer schema's words, requires_payment_method.
+M.STATUSES = { "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled",
+  "refunded" }
+local OPEN = { pending = true, requires_payment_method = true }
+
+function status_filter(status)
+  if status == "pending" then return OPEN end
+  for _, s in ipairs(M.STATUSES) do
+    if s == status then return { [s] = true } end
+  end
+  wire.fail(400, "invalid_field_value", "status: must be one of " .. table.concat(M.STATUSES, ", "),
+    { { field = "status", message = "must be one of " .. table.concat(M.STATUSES, ", ") } })
+end
+
 -- ===== actions on one payment =====
 
 local function find(ctx, id)
@@ -375,8 +392,9 @@ function M.routes(route)
   route("GET", "^/payments$", function(ctx)
     local q = ctx.query
     local client_id = q.client_id or q.clientId
+    local statuses = q.status and status_filter(q.status)
     return 200, ctx:list("payments", function(p)
-      return (not q.status or p.status == q.status)
+      return (not statuses or statuses[p.status])
         and (not client_id or (p.client and p.client.id == client_id))
         and (not q.currency or p.currency == q.currency)
         and (not (q.tax_id or q.rfc) or (p.client and p.client.tax_id == (q.tax_id or q.rfc)))
