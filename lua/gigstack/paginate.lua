@@ -107,6 +107,28 @@ function M.query(params)
   return q
 end
 
+--- The SAT list's `from` / `to`: the service compares them with the
+-- CFDI's issue_date as strings ("2026-10-31" sorts before
+-- "2026-10-31T09:00:00"), so both go out as YYYY-MM-DDTHH:MM:SS, a
+-- date-only or month-only `to` at its last second. Any form M.unix takes.
+function M.sat_query(q)
+  local problems = {}
+  for _, k in ipairs{ "from", "to" } do
+    if q[k] ~= nil then
+      local t, why = M.unix(q[k], k == "to")
+      if t then q[k] = os.date("!%Y-%m-%dT%H:%M:%S", t)
+      else problems[#problems + 1] = { field = k, rule = why, message = why } end
+    end
+  end
+  if #problems > 0 then
+    local parts = {}
+    for i, p in ipairs(problems) do parts[i] = p.field .. ": " .. p.rule end
+    return nil, errors.new{ kind = "validation", status = 0, message = table.concat(parts, "; "),
+      details = problems }
+  end
+  return q
+end
+
 --- Normalise a list envelope into a page table.
 function M.page(env)
   local data = env.data
@@ -130,7 +152,9 @@ end
 
 --- Iterator over every item of every page. params.limit sets the page
 -- size; `break` stops early without fetching more. Errors raise.
-function M.each(fetch, params)
+-- cursor names the query parameter of the cursor (default `next`; the
+-- SAT list takes `starting_after`).
+function M.each(fetch, params, cursor)
   local query = {}
   for k, v in pairs(params or {}) do query[k] = v end
   local page, index, done = nil, 0, false
@@ -143,7 +167,7 @@ function M.each(fetch, params)
       if done then return nil end
       if page then
         if not (page.has_more and page.next) then done = true; return nil end
-        query.next = page.next
+        query[cursor or "next"] = page.next
       end
       local p, err = fetch(query)
       if not p then error(err, 2) end

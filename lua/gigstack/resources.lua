@@ -108,6 +108,18 @@ M.OPERATIONS = {
   { "webhooks", "update", "update", "PUT", "/webhooks/{}" },
   { "webhooks", "delete", "get", "DELETE", "/webhooks/{}" },
 
+  -- SAT download service (Descarga Masiva): mirrored CFDIs, activation, schedule
+  { "sat_invoices", "list", "list", "GET", "/invoices/sat", cursor = "starting_after", sat_dates = true },
+  { "sat_invoices", "get", "get", "GET", "/invoices/sat/{}" },
+  { "sat_invoices", "retry_xml", "action", "POST", "/invoices/sat/{}/retry-xml" },
+  { "sat_invoices", "pdf", "action", "POST", "/invoices/sat/{}/pdf" },
+  { "sat_download", "status", "call", "GET", "/invoices/download/activate/status" },
+  { "sat_download", "activate", "call", "POST", "/invoices/download/activate" },
+  { "sat_download", "deactivate", "call", "POST", "/invoices/download/deactivate" },
+  { "sat_download", "schedule", "call", "GET", "/invoices/download/schedule" },
+  { "sat_download", "set_schedule", "create", "PUT", "/invoices/download/schedule" },
+  { "sat_download", "history", "call", "GET", "/invoices/download/schedule/history" },
+
   { "catalogs", "list", "list", "GET", "/catalogs" },
   { "catalogs", "get", "get", "GET", "/catalogs/{}" },
 
@@ -195,6 +207,7 @@ local function build(client, op)
       local query, team = split_team(params)
       local qerr
       query, qerr = paginate.query(query)
+      if query and op.sat_dates then query, qerr = paginate.sat_query(query) end
       if not query then qerr.method, qerr.path = method, path; return nil, qerr end
       local env, err = client:request(method, fill(path, {}, where), { query = query, team = team })
       if not env then return nil, err end
@@ -205,7 +218,7 @@ local function build(client, op)
       return paginate.each(function(query)
         query.team = team
         return list(query)
-      end, params)
+      end, params, op.cursor)
     end
   elseif kind == "search" then
     return function(_, q, params)
@@ -265,6 +278,7 @@ function M.attach(client)
   client.invoices.egress = client.egress
   client.invoices.complements = client.complements
   client.invoices.drafts = client.drafts
+  client.invoices.sat = client.sat_invoices
   return client
 end
 

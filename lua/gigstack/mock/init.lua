@@ -16,7 +16,7 @@ local Emulator = {}
 Emulator.__index = Emulator
 
 local RESOURCES = { "clients", "services", "payments", "invoices", "receipts", "teams", "users",
-  "webhooks", "misc" }
+  "webhooks", "misc", "sat_download" }
 
 -- The resource modules never require each other: a handler reaches a
 -- sibling's operations (issue an invoice, find a client) through
@@ -167,8 +167,9 @@ end
 -- created[lte] (unix seconds, inclusive), order_by (timestamp, the
 -- default, or name) and sort (desc, the default, or asc; the older
 -- generation's order_direction too). The cursor is the id of the last
--- item and stays valid under the same filters and order.
-function Ctx:list(name, filter)
+-- item and stays valid under the same filters and order. opts: key (the
+-- sort key when order_by is not name), view (maps each listed object).
+function Ctx:list(name, filter, opts)
   local q = self.query
   local limit = 10
   if q.limit ~= nil then
@@ -196,9 +197,12 @@ function Ctx:list(name, filter)
   if after == "" then after = nil end
   local items, has_more, next_cursor, total = self.store:page(self.team, name, {
     limit = limit, after = after, asc = sort == "asc", filter = matches,
-    key = order_by == "name" and name_key or nil })
+    key = order_by == "name" and name_key or (opts and opts.key) })
   if not items then
     wire.fail(400, "invalid_field_value", "next: unknown cursor " .. after)
+  end
+  if opts and opts.view then
+    for i, obj in ipairs(items) do items[i] = opts.view(obj) end
   end
   return wire.list(items, has_more, next_cursor, total)
 end
@@ -220,15 +224,28 @@ function M.resolve_team(st, own, asked)
   return asked
 end
 
+-- The route for method and path: among the routes whose pattern
+-- matches, the one of this method with the fewest captures, so a literal
+-- path (GET /invoices/sat) wins over a parameter (DELETE
+-- /invoices/{uuid}) whatever the registration order; 405 when only
+-- other methods match, 404 when nothing does.
+local function captures(pattern)
+  local n = 0
+  for _ in pattern:gsub("%%%(", ""):gmatch("%(") do n = n + 1 end
+  return n
+end
+
 local function find_route(e, method, path)
-  local path_known = false
+  local path_known, best, best_caps, best_n = false, nil, nil, math.huge
   for _, r in ipairs(e.routes) do
     local caps = table.pack(path:match(r.pattern))
     if caps[1] ~= nil then
       path_known = true
-      if r.method == method then return r, caps end
+      r.ncaps = r.ncaps or captures(r.pattern)
+      if r.method == method and r.ncaps < best_n then best, best_caps, best_n = r, caps, r.ncaps end
     end
   end
+  if best then return best, best_caps end
   if path_known then wire.fail(405, "method_not_allowed", method .. " is not allowed on " .. path) end
   wire.fail(404, "resource_not_found", "no endpoint " .. method .. " /v2" .. path)
 end
