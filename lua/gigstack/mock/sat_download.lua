@@ -163,7 +163,9 @@ local function list(ctx)
   if q.invoice_type and q.invoice_type ~= "" then
     types = {}
     for t in q.invoice_type:gmatch("[^,]+") do
-      if not ({ I = 1, E = 1, P = 1, N = 1, T = 1 })[t] then c:add("invoice_type", "must be I, E, P, N or T (comma-separated)") end
+      if not ({ I = 1, E = 1, P = 1, N = 1, T = 1 })[t] then
+        c:add("invoice_type", "must be I, E, P, N or T (comma-separated)")
+      end
       types[t] = true
     end
   end
