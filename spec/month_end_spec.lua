@@ -44,7 +44,8 @@ describe("ppd complements sweep", function()
   it("issues each owed complement once, and a second sweep issues none", function()
     support.with_mock(function(gs)
       local ppd = require "gigstack.workflows.ppd_complements"
-      local c = check(gs.clients:create{ legal_name = "X", tax_id = "SAT970701NN3", tax_system = "601" })
+      local c = check(gs.clients:create{ legal_name = "X", tax_id = "SAT970701NN3", tax_system = "601",
+        address = { zip = "06600" } })
       for _ = 1, 3 do
         local inv = check(gs.invoices:create{ client = { id = c.id }, items = { ITEM }, payment_method = "PPD",
           payment_form = "99" })

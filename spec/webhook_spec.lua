@@ -91,7 +91,8 @@ describe("webhooks across processes", function()
         if hooks and hooks.total_results > 0 then break end
         gigstack.sleep(0.1)
       end
-      local c = check(gs.clients:create{ legal_name = "CLIENTE SA", tax_id = "SAT970701NN3", tax_system = "601" })
+      local c = check(gs.clients:create{ legal_name = "CLIENTE SA", tax_id = "SAT970701NN3", tax_system = "601",
+        address = { zip = "06600" } })
       local inv = check(gs.invoices:create{ client = { id = c.id }, payment_method = "PPD", payment_form = "99",
         items = { OBRA } })
       local p = check(gs.payments:request{ client = { id = c.id }, metadata = { invoice_id = inv.uuid },

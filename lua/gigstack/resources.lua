@@ -5,6 +5,7 @@
 local paginate = require "gigstack.paginate"
 local http = require "gigstack.async.http"
 local validate = require "gigstack.fiscal.validate"
+local errors = require "gigstack.async.errors"
 
 local M = {}
 
@@ -261,6 +262,26 @@ local function build(client, op)
   end
 end
 
+--- gs.teams:current(opts): the key's own team, resolved as gigstack's
+-- CLI does: the JWT's `team` claim and GET /teams/{team}; else (no claim,
+-- or that call fails) the GET /teams entry with that id, else the first.
+function M.current_team(teams, opts)
+  local client = teams.client
+  local team = client:key_claims().team
+  if team then
+    local t = teams:get(team, opts)
+    if t then return t end
+  end
+  local page, err = teams:list(opts)
+  if not page then return nil, err end
+  for _, t in ipairs(page.data) do
+    if t.id == team then return t end
+  end
+  if page.data[1] then return page.data[1] end
+  return nil, errors.new{ kind = "not_found", status = 0, message = "no team is visible to this API key",
+    method = "GET", path = "/teams" }
+end
+
 --- Attach every resource to `client` (gs.clients, gs.payments, ...).
 function M.attach(client)
   for _, op in ipairs(M.OPERATIONS) do
@@ -279,6 +300,7 @@ function M.attach(client)
   client.invoices.complements = client.complements
   client.invoices.drafts = client.drafts
   client.invoices.sat = client.sat_invoices
+  client.teams.current = M.current_team
   return client
 end
 

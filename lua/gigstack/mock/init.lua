@@ -7,10 +7,13 @@ local sched = require "gigstack.async.sched"
 local store = require "gigstack.mock.store"
 local wire = require "gigstack.mock.wire"
 local faults = require "gigstack.mock.faults"
+local jwt = require "gigstack.mock.jwt"
 
 local M = {}
 
 M.DEFAULT_KEY = "sk_test_mock"
+--- HS256 secret of JWT-shaped test keys (unsigned ones work too).
+M.JWT_TEST_SECRET = jwt.TEST_SECRET
 
 local Emulator = {}
 Emulator.__index = Emulator
@@ -97,7 +100,7 @@ end
 function Ctx:event(kind, object)
   local st = self.store
   local snapshot = json.decode(assert(json.encode(object)))
-  local ev = { id = st:id("evt"), type = kind, created = st:now() * 1000,
+  local ev = { id = st:id("evt"), type = kind, created = st:now(),
     livemode = false, team = self.team, data = { object = snapshot }, deliveries = json.array() }
   st:insert(self.team, "events", ev)
   if self.deliver then self.deliver(ev) end
@@ -272,6 +275,15 @@ function Emulator:handle(req)
     local auth = req.headers.authorization or ""
     local key = auth:match("^[Bb]earer%s+(%S+)$")
     local own = key and self.store.keys[key]
+    if not own and key and jwt.shaped(key) then
+      -- a JWT-shaped test key: its team claim is the caller's team
+      local claims, why = jwt.verify(key)
+      if not claims then wire.fail(401, "invalid_token", "invalid API key: " .. why) end
+      if not self.store.teams[claims.team] then
+        wire.fail(401, "invalid_token", "invalid API key: team " .. claims.team .. " does not exist")
+      end
+      own = claims.team
+    end
     if not own then
       wire.fail(401, "unauthorized", key and "invalid API key"
         or "missing Authorization: Bearer <api key> header")
@@ -298,11 +310,23 @@ function Emulator:handle(req)
   return 500, { message = "internal emulator error", error = "internal_server_error" }
 end
 
+-- One request is one transaction: the store journals its inserts and
+-- removals and the team's folio counters, a failure rolls them back,
+-- and webhook deliveries start only once the request succeeded.
 function Emulator:route_call(route, req, caps, team, own)
+  local outbox = {}
   local ctx = setmetatable({ req = req, query = req.query, store = self.store,
     team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
-    deliver = function(ev) deliver(self, ev) end }, Ctx)
-  return route.handler(ctx, table.unpack(caps, 1, caps.n))
+    deliver = function(ev) outbox[#outbox + 1] = ev end }, Ctx)
+  self.store:begin(team)
+  local ok, status, payload, ctype = pcall(route.handler, ctx, table.unpack(caps, 1, caps.n))
+  if not ok then
+    self.store:rollback()
+    error(status, 0)
+  end
+  self.store:commit()
+  for _, ev in ipairs(outbox) do deliver(self, ev) end
+  return status, payload, ctype
 end
 
 --- Write the whole state to a JSON file (gigstack-run --mock-state).

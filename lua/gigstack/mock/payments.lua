@@ -51,6 +51,14 @@ local function resolve_client(ctx, c, body)
       "no client with " .. key .. " " .. value .. " (set client.search.auto_create to create it)")
   end
   c:done()
+  if key == "email" then
+    -- the live API creates the client from the email alone
+    local fields = {}
+    for k, v in pairs(spec) do fields[k] = v end
+    fields.email = check.present(fields.email) and fields.email or value
+    if not check.present(fields.name) and not check.present(fields.legal_name) then fields.name = fields.email end
+    spec = fields
+  end
   return ctx.peers.clients.create(ctx, spec, "client.")
 end
 
@@ -60,7 +68,12 @@ local AUTOMATIONS = { "none", "pue_invoice", "ppd_invoice_and_complement", "rece
 --- Run the payment's automation once it is paid (or at creation for PPD).
 local function automate(ctx, payment, stage)
   local kind = payment.automation_type
-  if kind == "pue_invoice" and stage == "paid" and not payment.invoice_id then
+  if kind == "pue_invoice" and stage == "paid" and not payment.invoice_id
+    and not ctx.peers.clients.invoiceable(payment.client) then
+    -- no RFC, régimen or código postal: the payment stands and the
+    -- customer invoices it from the self-invoice portal
+    payment.invoice_pending = "the client has no complete fiscal data; invoicing is left to the self-invoice portal"
+  elseif kind == "pue_invoice" and stage == "paid" and not payment.invoice_id then
     local inv = ctx.peers.invoices.issue(ctx, payment, "PUE")
     payment.invoice_id = inv.uuid
     payment.invoice = { uuid = inv.uuid, id = inv.id }
@@ -117,8 +130,9 @@ local function newer(ctx, paid)
   -- every shape problem is reported before any lookup can 404
   if #c.problems > 0 then c:done() end
   local client = resolve_client(ctx, c, body)
-  if automation ~= "none" and automation ~= "receipt" and client and not client.tax_id then
-    c:add("client.tax_id", "the client needs an RFC to be invoiced")
+  -- a PPD invoice is issued at once; a PUE one can wait for the portal
+  if automation == "ppd_invoice_and_complement" and client and not client.tax_id then
+    c:add("client.tax_id", "the client needs an RFC for a PPD invoice")
   end
   c:done()
   local now = st:now()

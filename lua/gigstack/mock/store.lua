@@ -146,6 +146,10 @@ end
 function Store:insert(team, name, obj)
   local c = self:coll(team, name)
   local pos = positions(c)
+  if self.journal and not M.DURABLE[name] then
+    self.journal[#self.journal + 1] = { op = "insert", team = team, name = name, id = obj.id,
+      new = not pos[obj.id], prev = c.items[obj.id] }
+  end
   if not pos[obj.id] then
     c.order[#c.order + 1] = obj.id
     pos[obj.id] = #c.order
@@ -161,6 +165,50 @@ function Store:insert(team, name, obj)
   return obj
 end
 
+-- Collections a failed request still writes to: the record of the
+-- failure itself (GET /invoices/errors lists a stamp the SAT refused).
+M.DURABLE = { cfdi_errors = true }
+
+--- Start journaling writes (one request); `team`'s folio counters are
+-- saved too. Store:rollback undoes every insert and removal since.
+function Store:begin(team)
+  local t = self.teams[team]
+  local folios
+  if t and t.folios then
+    folios = {}
+    for k, v in pairs(t.folios) do folios[k] = v end
+  end
+  self.journal = { team = team, folios = folios, had_folios = t and t.folios ~= nil }
+end
+
+function Store:commit()
+  self.journal = nil
+end
+
+function Store:rollback()
+  local j = self.journal
+  if not j then return end
+  self.journal = nil
+  for i = #j, 1, -1 do
+    local e = j[i]
+    local c = self:coll(e.team, e.name)
+    if e.op == "insert" then
+      if e.new then
+        c.items[e.id] = nil
+        if c.order[#c.order] == e.id then c.order[#c.order] = nil end
+        c.pos[e.id] = nil
+      else
+        c.items[e.id] = e.prev
+      end
+    else -- remove
+      c.items[e.id] = e.obj
+      if c.gone then c.gone[e.id] = nil end
+    end
+  end
+  local t = self.teams[j.team]
+  if t then t.folios = j.had_folios and j.folios or nil end
+end
+
 function Store:get(team, name, id)
   return self:coll(team, name).items[id]
 end
@@ -168,6 +216,9 @@ end
 function Store:remove(team, name, id)
   local c = self:coll(team, name)
   if not c.items[id] then return false end
+  if self.journal then
+    self.journal[#self.journal + 1] = { op = "remove", team = team, name = name, id = id, obj = c.items[id] }
+  end
   c.gone = c.gone or {}     -- kept so a cursor on it still knows its place
   c.gone[id] = c.items[id]
   c.items[id] = nil
