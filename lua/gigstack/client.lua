@@ -154,7 +154,7 @@ end
 
 --- c:request(method, path, {query, body, team, headers, timeout,
 -- deadline, retries, backoff_base, backoff_cap, max_retry_after,
--- idempotency_key}) -> envelope, nil, meta | nil,
+-- idempotency_key, parts}) -> envelope, nil, meta | nil,
 -- error value. GETs and requests with an idempotency key (header and
 -- body field) may be retried after an unknown outcome; others are not.
 function Client:request(method, path, opts)
@@ -191,7 +191,8 @@ function Client:request(method, path, opts)
   local idempotent = method == "GET" or method == "HEAD" or key ~= nil
   local headers = {
     ["Authorization"] = "Bearer " .. secrets[self],
-    ["Content-Type"] = "application/json",
+    -- a multipart body (opts.parts) gets curl's own type with its boundary
+    ["Content-Type"] = not opts.parts and "application/json" or nil,
     ["Accept"] = "application/json",
     ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
   }
@@ -217,7 +218,7 @@ function Client:request(method, path, opts)
       idempotent = idempotent, backoff_base = opts.backoff_base or self.backoff_base,
       backoff_cap = opts.backoff_cap or self.backoff_cap,
       max_retry_after = opts.max_retry_after or self.max_retry_after, max_response = self.max_response,
-      ca_file = self.ca_file,
+      ca_file = self.ca_file, parts = opts.parts,
       fresh_connect = not idempotent,   -- see gs_request_spec.fresh_connect
     }
   end)

@@ -19,7 +19,7 @@ local Emulator = {}
 Emulator.__index = Emulator
 
 local RESOURCES = { "clients", "services", "payments", "invoices", "receipts", "teams", "users",
-  "webhooks", "misc", "sat_download" }
+  "webhooks", "misc", "sat_download", "uploads" }
 
 -- The resource modules never require each other: a handler reaches a
 -- sibling's operations (issue an invoice, find a client) through

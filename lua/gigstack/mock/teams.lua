@@ -18,7 +18,7 @@ local function find(ctx, id)
 end
 
 -- Fields the emulator keeps for itself.
-local PRIVATE = { folios = true, sat_download = true, csd = true }
+local PRIVATE = { folios = true, sat_download = true, manifest = true }
 
 -- A seed team has its CSD (sello) uploaded; a team created over the API
 -- has not until POST /teams/{id}/sat-connection.
@@ -55,6 +55,9 @@ local function public(t)
   out.billing = { credits = t.credits or (t.created_at and 0 or 100), billing_account = t.billing_account }
   return out
 end
+
+M.find = find
+M.view = public
 
 local SETTINGS = { split_billing = "boolean", split_amount = "number", metadata_split_keys = "table",
   split_billing_type = "string", split_billing_type_connect = "string", default_series = "string",
