@@ -70,7 +70,7 @@ describe("retries", function()
     support.with_mock(function(gs, server)
       local p, err, meta = gs:request("POST", "/payments/register", { headers = fault("reset_after*2"),
         body = { client = { legal_name = "CLIENTE SA", tax_id = "SAT970701NN3", tax_system = "601",
-          search = { on_key = "tax_id", on_value = "SAT970701NN3", auto_create = true } },
+          address = { zip = "06600" }, search = { on_key = "tax_id", on_value = "SAT970701NN3", auto_create = true } },
           items = { { description = "x", unit_price = 100 } }, automation_type = "pue_invoice",
           payment_form = "03", idempotency_key = "sale-42" } })
       assert.is_nil(err)
