@@ -5,6 +5,7 @@
 local gigstack = require "gigstack"
 local support = require "support"
 local json = require "gigstack.async.json"
+local mock = require "gigstack.mock"
 
 local check = gigstack.check
 
@@ -182,5 +183,13 @@ describe("SAT download (Descarga Masiva)", function()
       local _, e404 = gs:request("DELETE", "/invoices/not-an-invoice", { body = { motive = "02" } })
       assert.equals(404, e404.status)
     end)
+    -- a literal path wins over a parameter whatever the registration order
+    local e = mock.new()
+    local reversed = {}
+    for i = #e.routes, 1, -1 do reversed[#reversed + 1] = e.routes[i] end
+    e.routes = reversed
+    local status = e:handle{ method = "GET", path = "/v2/clients/search", query = { q = "x" },
+      headers = { authorization = "Bearer sk_test_mock" }, body = "" }
+    assert.equals(200, status)
   end)
 end)
