@@ -52,6 +52,16 @@ describe("SAT download (Descarga Masiva)", function()
     end)
   end)
 
+  it("a failed first request leaves the mirror whole (the seeding rolls back with it)", function()
+    support.with_mock(function(gs)
+      local _, inactive = gs.sat_invoices:list()   -- the team's first SAT request: 403
+      assert.equals(403, inactive.status)
+      check(gs.sat_download:activate())
+      -- lua/gigstack/mock/sat_download.lua MIRROR has 15 CFDIs
+      assert.equals(15, check(gs.sat_invoices:list{ limit = 100 }).total_results)
+    end)
+  end)
+
   it("schedule: read, set (validated), history", function()
     support.with_mock(function(gs)
       local s = check(gs.sat_download:schedule())

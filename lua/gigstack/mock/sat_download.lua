@@ -59,16 +59,19 @@ local function plan(team)
 end
 
 -- The team's service state, created on first use with its mirror.
+-- Kept in a collection, so a failed first request rolls back the state
+-- together with the mirror it seeded.
 local function state(ctx)
-  local team = ctx.store.teams[ctx.team]
-  if team.sat_download then return team.sat_download end
   local st = ctx.store
-  local s = { activated = false, activation_type = json.null, fiel_uploaded = true, registered = true,
+  local team = st.teams[ctx.team]
+  local found = st:get(ctx.team, "sat_download", "state")
+  if found then return found end
+  local s = { id = "state", activated = false, activation_type = json.null, fiel_uploaded = true, registered = true,
     sat_completed = true, sync_start_date = "2026-09-01",
     schedule = { enabled = false, time = "03:00", downloadTypes = json.array{ "issued", "received" },
       daysBack = 7, lastRunAt = json.null, lastRunStatus = json.null },
     history = json.array() }
-  team.sat_download = s
+  st:insert(ctx.team, "sat_download", s)
   local me = { rfc = team.tax_id, name = team.legal_name }
   local counts = { received = 0, issued = 0 }
   for _, row in ipairs(MIRROR) do

@@ -169,16 +169,18 @@ end
 -- failure itself (GET /invoices/errors lists a stamp the SAT refused).
 M.DURABLE = { cfdi_errors = true }
 
---- Start journaling writes (one request); `team`'s folio counters are
--- saved too. Store:rollback undoes every insert and removal since.
-function Store:begin(team)
-  local t = self.teams[team]
-  local folios
-  if t and t.folios then
-    folios = {}
-    for k, v in pairs(t.folios) do folios[k] = v end
+--- Start journaling writes (one request); the teams' folio counters
+-- are saved too. Store:rollback undoes every insert and removal since.
+function Store:begin()
+  local folios = {}
+  for id, t in pairs(self.teams) do
+    if t.folios then
+      local copy = {}
+      for k, v in pairs(t.folios) do copy[k] = v end
+      folios[id] = copy
+    end
   end
-  self.journal = { team = team, folios = folios, had_folios = t and t.folios ~= nil }
+  self.journal = { folios = folios }
 end
 
 function Store:commit()
@@ -205,8 +207,7 @@ function Store:rollback()
       if c.gone then c.gone[e.id] = nil end
     end
   end
-  local t = self.teams[j.team]
-  if t then t.folios = j.had_folios and j.folios or nil end
+  for id, t in pairs(self.teams) do t.folios = j.folios[id] end
 end
 
 function Store:get(team, name, id)

@@ -18,7 +18,7 @@ local function find(ctx, id)
 end
 
 -- Fields the emulator keeps for itself.
-local PRIVATE = { folios = true, sat_download = true, manifest = true }
+local PRIVATE = { folios = true, manifest = true }
 
 -- A seed team has its CSD (sello) uploaded; a team created over the API
 -- has not until POST /teams/{id}/sat-connection.
