@@ -39,6 +39,18 @@ struct gs_retry_policy {
   long max_retry_after_ms;      /* longest Retry-After honoured [60000] */
 };
 
+/* One part of a multipart/form-data body (curl mime). A file part is
+** read streaming from `path` while it is sent (and again on a retry);
+** otherwise `data` (copied at submit). */
+struct gs_part {
+  const char *name;             /* form field name */
+  const char *filename;         /* NULL: path's base name, or none for data */
+  const char *type;             /* Content-Type of the part; NULL: none */
+  const char *path;             /* file to stream; NULL: use data */
+  const char *data;
+  size_t data_len;
+};
+
 struct gs_request_spec {
   const char *method;           /* "GET", "POST", ... */
   const char *url;
@@ -53,6 +65,9 @@ struct gs_request_spec {
   struct gs_retry_policy retry;
   size_t max_response;          /* body cap in bytes; 0: engine default */
   const char *ca_file;          /* PEM CA bundle for TLS; NULL: system store */
+  const struct gs_part *parts;  /* multipart/form-data body when nparts > 0;
+                                   body must then be NULL */
+  size_t nparts;
   int fresh_connect;            /* never on a reused connection: libcurl
                                    silently resends on a reused connection
                                    that died, which a non-idempotent request

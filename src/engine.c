@@ -41,6 +41,7 @@ struct gs_request {
   struct gs_request *prev, *next;   /* in queue or active list */
   CURL *easy;
   struct curl_slist *hdrs;
+  curl_mime *mime;                  /* multipart body, or NULL */
   char *body;
   size_t body_len;
   struct buf head, resp;
@@ -126,6 +127,7 @@ static void request_free (struct gs_request *r) {
     uv_close((uv_handle_t *)r->backoff, on_backoff_closed);
   }
   if (r->easy) curl_easy_cleanup(r->easy);
+  curl_mime_free(r->mime);          /* after the easy handle that uses it */
   curl_slist_free_all(r->hdrs);
   free(r->body);
   free(r->head.p);
@@ -447,6 +449,32 @@ struct gs_engine *gs_engine_new (uv_loop_t *loop,
   return e;
 }
 
+/* A multipart/form-data body: curl streams file parts from disk as it
+** sends them (and rewinds them on a retry); data parts are copied. */
+static int setup_mime (struct gs_request *r,
+                       const struct gs_request_spec *spec) {
+  size_t i;
+  r->mime = curl_mime_init(r->easy);
+  if (!r->mime) return -1;
+  for (i = 0; i < spec->nparts; i++) {
+    const struct gs_part *p = &spec->parts[i];
+    curl_mimepart *part = curl_mime_addpart(r->mime);
+    if (!part || !p->name || curl_mime_name(part, p->name) != CURLE_OK)
+      return -1;
+    if (p->path) {
+      if (curl_mime_filedata(part, p->path) != CURLE_OK) return -1;
+    } else if (curl_mime_data(part, p->data ? p->data : "",
+                              p->data ? p->data_len : 0) != CURLE_OK) {
+      return -1;
+    }
+    if (p->filename && curl_mime_filename(part, p->filename) != CURLE_OK)
+      return -1;
+    if (p->type && curl_mime_type(part, p->type) != CURLE_OK) return -1;
+  }
+  curl_easy_setopt(r->easy, CURLOPT_MIMEPOST, r->mime);
+  return 0;
+}
+
 static int setup_easy (struct gs_engine *e, struct gs_request *r,
                        const struct gs_request_spec *spec) {
   CURL *c = r->easy;
@@ -498,6 +526,7 @@ static int setup_easy (struct gs_engine *e, struct gs_request *r,
   } else {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, spec->method);
   }
+  if (spec->nparts > 0) return setup_mime(r, spec);
   if (r->body || strcmp(spec->method, "POST") == 0
       || strcmp(spec->method, "PUT") == 0) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -533,7 +562,8 @@ struct gs_request *gs_engine_submit (struct gs_engine *e,
                                      const struct gs_request_spec *spec,
                                      gs_done_fn done, void *ud) {
   struct gs_request *r;
-  if (e->closing || !spec || !spec->url || !done || !method_ok(spec->method))
+  if (e->closing || !spec || !spec->url || !done || !method_ok(spec->method)
+      || (spec->nparts > 0 && (!spec->parts || spec->body)))
     return NULL;
   r = calloc(1, sizeof *r);
   if (!r) return NULL;

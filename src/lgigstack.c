@@ -241,11 +241,49 @@ static const char *bad_header (lua_State *L, const char *line, size_t len) {
   return lua_pushfstring(L, "header %s: value contains CR, LF or NUL", lua_tostring(L, -1));
 }
 
-/* core.request{method=, url=, headers={"N: v",...}, body=, timeout=,
-** connect_timeout=} -> token | fail, message */
+#define MAX_PARTS 16
+
+/* parts = {{name=, filename=, type=, path= | data=}, ...}: the strings
+** stay on the stack until gs_engine_submit has copied them. */
+static size_t read_parts (lua_State *L, struct gs_part *parts) {
+  size_t n, i;
+  int t;
+  lua_getfield(L, 1, "parts");
+  if (lua_isnil(L, -1)) return 0;
+  t = lua_gettop(L);
+  luaL_checktype(L, t, LUA_TTABLE);
+  n = lua_rawlen(L, t);
+  luaL_argcheck(L, n >= 1 && n <= MAX_PARTS, 1, "parts: 1 to 16 parts");
+  luaL_checkstack(L, (int)n * 6, "too many parts");
+  for (i = 0; i < n; i++) {
+    struct gs_part *p = &parts[i];
+    int pt;
+    lua_rawgeti(L, t, (lua_Integer)i + 1);
+    pt = lua_gettop(L);
+    if (!lua_istable(L, pt)) luaL_error(L, "parts[%d]: must be a table", (int)i + 1);
+    lua_getfield(L, pt, "name");
+    p->name = lua_tostring(L, -1);
+    if (!p->name) luaL_error(L, "parts[%d].name: is required", (int)i + 1);
+    lua_getfield(L, pt, "filename");
+    p->filename = lua_tostring(L, -1);
+    lua_getfield(L, pt, "type");
+    p->type = lua_tostring(L, -1);
+    lua_getfield(L, pt, "path");
+    p->path = lua_tostring(L, -1);
+    lua_getfield(L, pt, "data");
+    p->data = lua_tolstring(L, -1, &p->data_len);
+    if (!p->path && !p->data)
+      luaL_error(L, "parts[%d]: path or data is required", (int)i + 1);
+  }
+  return n;
+}
+
+/* core.request{method=, url=, headers={"N: v",...}, body= | parts=,
+** timeout=, connect_timeout=} -> token | fail, message */
 static int l_request (lua_State *L) {
   struct ctx *c = check_ctx(L);
   struct gs_request_spec spec;
+  struct gs_part parts[MAX_PARTS];
   const char *hdrs[64];
   size_t nh = 0, i, n;
   struct live *l;
@@ -304,6 +342,10 @@ static int l_request (lua_State *L) {
   spec.ca_file = luaL_optstring(L, -1, NULL);
   lua_getfield(L, 1, "fresh_connect");
   spec.fresh_connect = lua_toboolean(L, -1);
+  memset(parts, 0, sizeof parts);
+  spec.nparts = read_parts(L, parts);
+  spec.parts = parts;
+  luaL_argcheck(L, spec.nparts == 0 || !spec.body, 1, "body and parts exclude each other");
   l = live_new(c, EV_RESPONSE);
   if (!l) return luaL_error(L, "out of memory");
   l->u.req = gs_engine_submit(c->engine, &spec, on_done, l);

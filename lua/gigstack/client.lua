@@ -170,7 +170,7 @@ end
 
 --- c:request(method, path, {query, body, team, headers, timeout,
 -- deadline, retries, backoff_base, backoff_cap, max_retry_after,
--- idempotency_key}) -> envelope, nil, meta | nil,
+-- idempotency_key, parts}) -> envelope, nil, meta | nil,
 -- error value. GETs and requests with an idempotency key (header and
 -- body field) may be retried after an unknown outcome; others are not.
 function Client:request(method, path, opts)
@@ -207,7 +207,8 @@ function Client:request(method, path, opts)
   local idempotent = method == "GET" or method == "HEAD" or key ~= nil
   local headers = {
     ["Authorization"] = "Bearer " .. secrets[self],
-    ["Content-Type"] = "application/json",
+    -- a multipart body (opts.parts) gets curl's own type with its boundary
+    ["Content-Type"] = not opts.parts and "application/json" or nil,
     ["Accept"] = "application/json",
     ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
   }
@@ -233,7 +234,7 @@ function Client:request(method, path, opts)
       idempotent = idempotent, backoff_base = opts.backoff_base or self.backoff_base,
       backoff_cap = opts.backoff_cap or self.backoff_cap,
       max_retry_after = opts.max_retry_after or self.max_retry_after, max_response = self.max_response,
-      ca_file = self.ca_file,
+      ca_file = self.ca_file, parts = opts.parts,
       fresh_connect = not idempotent,   -- see gs_request_spec.fresh_connect
     }
   end)
@@ -301,6 +302,39 @@ function Client:call(method, path, opts)
   meta.envelope = env
   if env.data == nil or env.data == json.null then return env, nil, meta end
   return env.data, nil, meta
+end
+
+local B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+-- base64url (padding and the + / alphabet tolerated), nil when not.
+local function b64url_decode(s)
+  s = s:gsub("%+", "-"):gsub("/", "_"):gsub("=+$", "")
+  if s:find("[^%w%-_]") or #s % 4 == 1 then return nil end
+  local out, bits, n = {}, 0, 0
+  for i = 1, #s do
+    bits = (bits << 6) | (B64URL:find(s:sub(i, i), 1, true) - 1)
+    n = n + 6
+    if n >= 8 then
+      n = n - 8
+      out[#out + 1] = string.char((bits >> n) & 0xff)
+    end
+  end
+  return table.concat(out)
+end
+
+--- The claims of a JWT-shaped API key (live keys are JWTs: `team`,
+-- `livemode`, `key_id`), read without verifying; {} for other keys
+-- (sk_test_*). The key itself is never returned.
+function Client:key_claims()
+  local payload = secrets[self]:match("^[%w%-_]+%.([%w%-_]+)%.[%w%-_]*$")
+  local text = payload and b64url_decode(payload)
+  local claims = text and json.decode(text)
+  if type(claims) ~= "table" then return {} end
+  local out = {}
+  for _, k in ipairs{ "team", "livemode", "key_id" } do
+    if claims[k] ~= nil and claims[k] ~= json.null then out[k] = claims[k] end
+  end
+  return out
 end
 
 M.Client = Client

@@ -5,6 +5,7 @@
 local paginate = require "gigstack.paginate"
 local http = require "gigstack.async.http"
 local validate = require "gigstack.fiscal.validate"
+local errors = require "gigstack.async.errors"
 
 local M = {}
 
@@ -108,6 +109,18 @@ M.OPERATIONS = {
   { "webhooks", "update", "update", "PUT", "/webhooks/{}" },
   { "webhooks", "delete", "get", "DELETE", "/webhooks/{}" },
 
+  -- SAT download service (Descarga Masiva): mirrored CFDIs, activation, schedule
+  { "sat_invoices", "list", "list", "GET", "/invoices/sat", cursor = "starting_after", sat_dates = true },
+  { "sat_invoices", "get", "get", "GET", "/invoices/sat/{}" },
+  { "sat_invoices", "retry_xml", "action", "POST", "/invoices/sat/{}/retry-xml" },
+  { "sat_invoices", "pdf", "action", "POST", "/invoices/sat/{}/pdf" },
+  { "sat_download", "status", "call", "GET", "/invoices/download/activate/status" },
+  { "sat_download", "activate", "call", "POST", "/invoices/download/activate" },
+  { "sat_download", "deactivate", "call", "POST", "/invoices/download/deactivate" },
+  { "sat_download", "schedule", "call", "GET", "/invoices/download/schedule" },
+  { "sat_download", "set_schedule", "create", "PUT", "/invoices/download/schedule" },
+  { "sat_download", "history", "call", "GET", "/invoices/download/schedule/history" },
+
   { "catalogs", "list", "list", "GET", "/catalogs" },
   { "catalogs", "get", "get", "GET", "/catalogs/{}" },
 
@@ -193,6 +206,10 @@ local function build(client, op)
   if kind == "list" then
     local function list(params)
       local query, team = split_team(params)
+      local qerr
+      query, qerr = paginate.query(query)
+      if query and op.sat_dates then query, qerr = paginate.sat_query(query) end
+      if not query then qerr.method, qerr.path = method, path; return nil, qerr end
       local env, err = client:request(method, fill(path, {}, where), { query = query, team = team })
       if not env then return nil, err end
       return paginate.page(env)
@@ -202,12 +219,15 @@ local function build(client, op)
       return paginate.each(function(query)
         query.team = team
         return list(query)
-      end, params)
+      end, params, op.cursor)
     end
   elseif kind == "search" then
     return function(_, q, params)
       if type(q) ~= "string" or q == "" then error(where .. ": q must be a non-empty string", 2) end
       local query, team = split_team(params)
+      local qerr
+      query, qerr = paginate.query(query)
+      if not query then qerr.method, qerr.path = method, path; return nil, qerr end
       query.q = q
       local env, err = client:request(method, path, { query = query, team = team })
       if not env then return nil, err end
@@ -242,6 +262,119 @@ local function build(client, op)
   end
 end
 
+-- ===== multipart uploads =====
+
+local function invalid(field, message)
+  return nil, errors.new{ kind = "validation", status = 0, message = field .. ": " .. message,
+    details = { { field = field, rule = message, message = message } } }
+end
+
+--- A file part from `v`: {path = p} or {bytes = b}, or a string that is
+-- a path when it is short, printable text, else the bytes themselves. A
+-- path is only checked here; curl streams it while sending.
+function M.file_part(field, v, ctype, filename)
+  local path, bytes
+  if type(v) == "table" then
+    path, bytes = v.path, v.bytes
+  elseif type(v) == "string" then
+    if #v < 4096 and not v:find("[%z\1-\31\127-\255]") then path = v else bytes = v end
+  end
+  if type(path) == "string" then
+    local f, err = io.open(path, "rb")
+    if not f then return invalid(field, "cannot open " .. tostring(err)) end
+    f:close()
+    return { name = field, path = path, type = ctype }
+  elseif type(bytes) == "string" then
+    return { name = field, data = bytes, type = ctype, filename = filename }
+  end
+  return invalid(field, "must be a file path, its bytes, {path = …} or {bytes = …}")
+end
+
+local function upload(client, path, parts, opts)
+  opts = opts or {}
+  return client:call("POST", path, { parts = parts, team = opts.team, timeout = opts.timeout,
+    deadline = opts.deadline, headers = opts.headers })
+end
+
+--- gs.clients:upload_csf(path_or_bytes, {update = client_id}): a
+-- Constancia de Situación Fiscal PDF creates a client, or updates one.
+function M.upload_csf(clients, csf, opts)
+  opts = opts or {}
+  local part, err = M.file_part("file", csf, "application/pdf", "csf.pdf")
+  if not part then return nil, err end
+  local parts = { part }
+  if opts.update ~= nil then
+    if type(opts.update) ~= "string" or opts.update == "" then return invalid("update", "must be a client id") end
+    parts[2] = { name = "client_id", data = opts.update }
+  end
+  return upload(clients.client, "/clients/csf", parts, opts)
+end
+
+-- The CSD (or FIEL) trio as parts: cer, key (paths or bytes), password.
+local function sat_parts(args)
+  if type(args) ~= "table" then return invalid("args", "must be a table {cer, key, password}") end
+  local cer, err = M.file_part("cer", args.cer, "application/pkix-cert", "certificado.cer")
+  if not cer then return nil, err end
+  local key
+  key, err = M.file_part("key", args.key, "application/octet-stream", "llave.key")
+  if not key then return nil, err end
+  if type(args.password) ~= "string" or args.password == "" then
+    return invalid("password", "is required (the private key's password)")
+  end
+  return { cer, key, { name = "password", data = args.password } }
+end
+
+-- The team of a team call: explicit, else the client's, else the key's.
+local function team_id(teams, explicit)
+  if explicit then return explicit end
+  if teams.client.team then return teams.client.team end
+  local t, err = M.current_team(teams)
+  if not t then return nil, err end
+  return t.id
+end
+
+--- gs.teams:upload_csd{team, cer, key, password}: the CSD (sello
+-- digital) that stamps the team's CFDIs; returns the team.
+function M.upload_csd(teams, args, opts)
+  local parts, err = sat_parts(args)
+  if not parts then return nil, err end
+  local id
+  id, err = team_id(teams, args.team)
+  if not id then return nil, err end
+  return upload(teams.client, "/teams/" .. http.escape(id) .. "/sat-connection", parts, opts)
+end
+
+--- gs.teams:sign_manifest(team_id, {cer, key, password}): sign the
+-- manifest with the team's FIEL.
+function M.sign_manifest(teams, id, args, opts)
+  if type(id) ~= "string" or id == "" then
+    error("teams:sign_manifest: argument 1 (id) must be a non-empty string", 2)
+  end
+  local parts, err = sat_parts(args)
+  if not parts then return nil, err end
+  return upload(teams.client, "/teams/" .. http.escape(id) .. "/manifest/sign", parts, opts)
+end
+
+--- gs.teams:current(opts): the key's own team, resolved as gigstack's
+-- CLI does: the JWT's `team` claim and GET /teams/{team}; else (no claim,
+-- or that call fails) the GET /teams entry with that id, else the first.
+function M.current_team(teams, opts)
+  local client = teams.client
+  local team = client:key_claims().team
+  if team then
+    local t = teams:get(team, opts)
+    if t then return t end
+  end
+  local page, err = teams:list(opts)
+  if not page then return nil, err end
+  for _, t in ipairs(page.data) do
+    if t.id == team then return t end
+  end
+  if page.data[1] then return page.data[1] end
+  return nil, errors.new{ kind = "not_found", status = 0, message = "no team is visible to this API key",
+    method = "GET", path = "/teams" }
+end
+
 --- Attach every resource to `client` (gs.clients, gs.payments, ...).
 function M.attach(client)
   for _, op in ipairs(M.OPERATIONS) do
@@ -259,6 +392,11 @@ function M.attach(client)
   client.invoices.egress = client.egress
   client.invoices.complements = client.complements
   client.invoices.drafts = client.drafts
+  client.invoices.sat = client.sat_invoices
+  client.teams.current = M.current_team
+  client.teams.upload_csd = M.upload_csd
+  client.teams.sign_manifest = M.sign_manifest
+  client.clients.upload_csf = M.upload_csf
   return client
 end
 

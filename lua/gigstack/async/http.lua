@@ -75,7 +75,9 @@ end
 -- spec: method, url, headers = {name = value}, body, timeout (per
 -- attempt), connect_timeout, deadline (all attempts and sleeps),
 -- retries, backoff_base, backoff_cap, max_retry_after (seconds),
--- idempotent (may be resent when the outcome is unknown).
+-- idempotent (may be resent when the outcome is unknown), parts (a
+-- multipart/form-data body instead of `body`: {{name, filename, type,
+-- path | data}}; a `path` is streamed from disk while it is sent).
 function M.start(spec)
   local lines = {}
   for name, value in pairs(spec.headers or {}) do
@@ -88,7 +90,7 @@ function M.start(spec)
     deadline = spec.deadline, retries = spec.retries or 0, idempotent = spec.idempotent,
     backoff_base = spec.backoff_base, backoff_cap = spec.backoff_cap,
     max_retry_after = spec.max_retry_after, max_response = spec.max_response,
-    ca_file = spec.ca_file, fresh_connect = spec.fresh_connect,
+    ca_file = spec.ca_file, fresh_connect = spec.fresh_connect, parts = spec.parts,
   }
   if not token then
     return nil, errors.new{ kind = "invalid", message = why }

@@ -131,10 +131,11 @@ function encode_value(v, out, depth)
   else error("cannot encode a " .. tv .. " as JSON", 0) end
 end
 
+local c_encode, null = core.json_encode, M.null
+
 --- Encode v; keys are sorted so output is stable. Returns text or
 -- nil, message. The work is C (core.json_encode, same rules as
 -- encode_lua below, which stays as the reference the specs compare with).
-local c_encode, null = core.json_encode, M.null
 function M.encode(v)
   return c_encode(v, array_mt, raw_mt, null)
 end

@@ -297,14 +297,15 @@ function M.payment_register(body, opts)
   if not known[automation] then
     r:add("automation_type", "must be one of none, pue_invoice, ppd_invoice_and_complement, receipt")
   end
-  local invoices = automation == "pue_invoice" or automation == "stamp_invoice"
-    or automation == "ppd_invoice_and_complement"
   local c = body.client
   if not given(c) then r:add("client", "is required")
   elseif type(c) ~= "table" then r:add("client", "must be an object")
   elseif not given(c.id) then
-    M.client_into(r, c, "client.", { require_tax_id = invoices,
-      creating = type(c.search) == "table" and c.search.auto_create == true })
+    -- a PUE payment without an RFC is registered and invoiced later from
+    -- the self-invoice portal; an email search creates the client from it
+    local search = type(c.search) == "table" and c.search or {}
+    M.client_into(r, c, "client.", { require_tax_id = automation == "ppd_invoice_and_complement",
+      creating = search.auto_create == true and search.on_key ~= "email" })
   end
   items_into(r, body.items, "unit_price")
   currency_into(r, body)

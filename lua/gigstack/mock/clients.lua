@@ -64,6 +64,13 @@ function M.find(ctx, id)
   return ctx:find("clients", id, "client")
 end
 
+--- Can a CFDI 4.0 be issued to this client? RFC, régimen and código
+-- postal are all required of a receptor.
+function M.invoiceable(obj)
+  return obj ~= nil and obj.tax_id ~= nil and obj.tax_system ~= nil
+    and type(obj.address) == "table" and obj.address.zip ~= nil
+end
+
 --- First client whose field `key` equals value (case-insensitive).
 function M.search(ctx, key, value)
   local coll = ctx.store:coll(ctx.team, "clients")

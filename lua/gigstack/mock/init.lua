@@ -7,16 +7,19 @@ local sched = require "gigstack.async.sched"
 local store = require "gigstack.mock.store"
 local wire = require "gigstack.mock.wire"
 local faults = require "gigstack.mock.faults"
+local jwt = require "gigstack.mock.jwt"
 
 local M = {}
 
 M.DEFAULT_KEY = "sk_test_mock"
+--- HS256 secret of JWT-shaped test keys (unsigned ones work too).
+M.JWT_TEST_SECRET = jwt.TEST_SECRET
 
 local Emulator = {}
 Emulator.__index = Emulator
 
 local RESOURCES = { "clients", "services", "payments", "invoices", "receipts", "teams", "users",
-  "webhooks", "misc" }
+  "webhooks", "misc", "sat_download", "uploads" }
 
 -- The resource modules never require each other: a handler reaches a
 -- sibling's operations (issue an invoice, find a client) through
@@ -97,7 +100,7 @@ end
 function Ctx:event(kind, object)
   local st = self.store
   local snapshot = json.decode(assert(json.encode(object)))
-  local ev = { id = st:id("evt"), type = kind, created = st:now() * 1000,
+  local ev = { id = st:id("evt"), type = kind, created = st:now(),
     livemode = false, team = self.team, data = { object = snapshot }, deliveries = json.array() }
   st:insert(self.team, "events", ev)
   if self.deliver then self.deliver(ev) end
@@ -140,9 +143,36 @@ function Ctx:switch_team(id)
   self.team = M.resolve_team(self.store, self.key_team, id)
 end
 
+-- Sort keys for order_by: the object's name (clients, services, teams),
+-- else its client's; compared case-insensitively.
+local function name_key(obj)
+  local n = obj.name or obj.legal_name or obj.description
+  if n == nil and type(obj.client) == "table" then n = obj.client.name or obj.client.legal_name end
+  return type(n) == "string" and n:lower() or ""
+end
+
+local function bad_value(field, rule)
+  wire.fail(400, "invalid_field_value", field .. ": " .. rule, { { field = field, message = rule } })
+end
+
+-- created[gte] / created[lte]: unix seconds (10 digits), inclusive.
+local function created_bound(q, field)
+  local v = q[field]
+  if v == nil or v == "" then return nil end
+  local n = v:match("^%d+$") and math.tointeger(tonumber(v))
+  if not n then bad_value(field, "must be unix seconds (an integer)") end
+  if n >= 100000000000 then bad_value(field, "must be unix seconds (10 digits), not milliseconds") end
+  return n
+end
+
 --- A list envelope over collection `name`, honouring limit (1..100,
--- default 10), next / starting_after cursors and sort=asc.
-function Ctx:list(name, filter)
+-- default 10), next / starting_after cursors, created[gte] /
+-- created[lte] (unix seconds, inclusive), order_by (timestamp, the
+-- default, or name) and sort (desc, the default, or asc; the older
+-- generation's order_direction too). The cursor is the id of the last
+-- item and stays valid under the same filters and order. opts: key (the
+-- sort key when order_by is not name), view (maps each listed object).
+function Ctx:list(name, filter, opts)
   local q = self.query
   local limit = 10
   if q.limit ~= nil then
@@ -152,12 +182,30 @@ function Ctx:list(name, filter)
         { { field = "limit", message = "must be an integer from 1 to 100" } })
     end
   end
+  local gte, lte = created_bound(q, "created[gte]"), created_bound(q, "created[lte]")
+  local sort = q.sort or q.order_direction or "desc"
+  if sort ~= "asc" and sort ~= "desc" then bad_value(q.sort and "sort" or "order_direction", "must be asc or desc") end
+  local order_by = q.order_by or "timestamp"
+  if order_by ~= "timestamp" and order_by ~= "created_at" and order_by ~= "name" then
+    bad_value("order_by", "must be timestamp or name")
+  end
+  local matches = filter
+  if gte or lte then
+    matches = function(obj)
+      local t = store.created_of(obj)
+      return t ~= nil and (not gte or t >= gte) and (not lte or t <= lte) and (not filter or filter(obj))
+    end
+  end
   local after = q.next or q.starting_after
   if after == "" then after = nil end
   local items, has_more, next_cursor, total = self.store:page(self.team, name, {
-    limit = limit, after = after, asc = q.sort == "asc", filter = filter })
+    limit = limit, after = after, asc = sort == "asc", filter = matches,
+    key = order_by == "name" and name_key or (opts and opts.key) })
   if not items then
     wire.fail(400, "invalid_field_value", "next: unknown cursor " .. after)
+  end
+  if opts and opts.view then
+    for i, obj in ipairs(items) do items[i] = opts.view(obj) end
   end
   return wire.list(items, has_more, next_cursor, total)
 end
@@ -179,15 +227,28 @@ function M.resolve_team(st, own, asked)
   return asked
 end
 
+-- The route for method and path: among the routes whose pattern
+-- matches, the one of this method with the fewest captures, so a literal
+-- path (GET /invoices/sat) wins over a parameter (DELETE
+-- /invoices/{uuid}) whatever the registration order; 405 when only
+-- other methods match, 404 when nothing does.
+local function captures(pattern)
+  local n = 0
+  for _ in pattern:gsub("%%%(", ""):gmatch("%(") do n = n + 1 end
+  return n
+end
+
 local function find_route(e, method, path)
-  local path_known = false
+  local path_known, best, best_caps, best_n = false, nil, nil, math.huge
   for _, r in ipairs(e.routes) do
     local caps = table.pack(path:match(r.pattern))
     if caps[1] ~= nil then
       path_known = true
-      if r.method == method then return r, caps end
+      r.ncaps = r.ncaps or captures(r.pattern)
+      if r.method == method and r.ncaps < best_n then best, best_caps, best_n = r, caps, r.ncaps end
     end
   end
+  if best then return best, best_caps end
   if path_known then wire.fail(405, "method_not_allowed", method .. " is not allowed on " .. path) end
   wire.fail(404, "resource_not_found", "no endpoint " .. method .. " /v2" .. path)
 end
@@ -214,20 +275,58 @@ function Emulator:handle(req)
     local auth = req.headers.authorization or ""
     local key = auth:match("^[Bb]earer%s+(%S+)$")
     local own = key and self.store.keys[key]
+    if not own and key and jwt.shaped(key) then
+      -- a JWT-shaped test key: its team claim is the caller's team
+      local claims, why = jwt.verify(key)
+      if not claims then wire.fail(401, "invalid_token", "invalid API key: " .. why) end
+      if not self.store.teams[claims.team] then
+        wire.fail(401, "invalid_token", "invalid API key: team " .. claims.team .. " does not exist")
+      end
+      own = claims.team
+    end
     if not own then
       wire.fail(401, "unauthorized", key and "invalid API key"
         or "missing Authorization: Bearer <api key> header")
     end
     local team = M.resolve_team(self.store, own, req.query.team)
-    local ctx = setmetatable({ req = req, query = req.query, store = self.store,
-      team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
-      deliver = function(ev) deliver(self, ev) end }, Ctx)
-    return route.handler(ctx, table.unpack(caps, 1, caps.n))
+    -- test hook: X-Mock-Now (unix seconds) is "now" for this request,
+    -- so a spec can create records at chosen times
+    local now = req.headers["x-mock-now"]
+    if now ~= nil then
+      local t = tostring(now):match("^%d+$") and math.tointeger(tonumber(now))
+      if not t then wire.fail(400, "invalid_field_value", "X-Mock-Now: must be unix seconds") end
+      local saved = self.store.clock
+      self.store.clock = function() return t end
+      local ok, a, b, c = pcall(function() return self:route_call(route, req, caps, team, own) end)
+      self.store.clock = saved
+      if not ok then error(a, 0) end
+      return a, b, c
+    end
+    return self:route_call(route, req, caps, team, own)
   end)
   if ok then return status, payload, ctype end
   if wire.is_fail(status) then return status.status, wire.error_body(status, older) end
   io.stderr:write("gigstack mock: handler error: ", tostring(status), "\n")
   return 500, { message = "internal emulator error", error = "internal_server_error" }
+end
+
+-- One request is one transaction: the store journals its inserts and
+-- removals and the team's folio counters, a failure rolls them back,
+-- and webhook deliveries start only once the request succeeded.
+function Emulator:route_call(route, req, caps, team, own)
+  local outbox = {}
+  local ctx = setmetatable({ req = req, query = req.query, store = self.store,
+    team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
+    deliver = function(ev) outbox[#outbox + 1] = ev end }, Ctx)
+  self.store:begin()
+  local ok, status, payload, ctype = pcall(route.handler, ctx, table.unpack(caps, 1, caps.n))
+  if not ok then
+    self.store:rollback()
+    error(status, 0)
+  end
+  self.store:commit()
+  for _, ev in ipairs(outbox) do deliver(self, ev) end
+  return status, payload, ctype
 end
 
 --- Write the whole state to a JSON file (gigstack-run --mock-state).

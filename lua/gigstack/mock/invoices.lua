@@ -123,6 +123,10 @@ local function from_body(ctx, body, kind)
     if why then c:add("use", why) end
   end
   if client and not client.tax_id then c:add("client.tax_id", "the client needs an RFC to be invoiced") end
+  -- CFDI 4.0: RegimenFiscalReceptor and DomicilioFiscalReceptor are required
+  if client and not client.tax_system then
+    c:add("client.tax_system", "the client needs a régimen fiscal to be invoiced (CFDI 4.0)")
+  end
   local nozip = check.receptor_zip_problem(client)
   if nozip then c:add("client.address.zip", nozip) end
   c:exchange_rate(body, "exchange_rate", currency)
@@ -308,7 +312,17 @@ function M.routes(route)
       wire.fail(400, "validation_failed", "emails: must be a non-empty array of addresses",
         { { field = "emails", message = "must be a non-empty array of addresses" } })
     end
-    emails = emails or json.array{ inv.client and inv.client.email }
+    if not emails then   -- the client's email and the invoice's own recipients, once each
+      emails = json.array()
+      local seen = {}
+      local from_invoice = type(inv.emails) == "table" and inv.emails or {}
+      for _, e in ipairs{ inv.client and inv.client.email or false, table.unpack(from_invoice) } do
+        if type(e) == "string" and not seen[e:lower()] then
+          seen[e:lower()] = true
+          emails[#emails + 1] = e
+        end
+      end
+    end
     if #emails == 0 then wire.fail(422, "business_rule_violation", "the client has no email; pass emails") end
     ctx:event("invoice.sent", inv)
     return 200, wire.object({ recipients = emails, attachments = json.array{ inv.uuid .. ".pdf", inv.uuid .. ".xml" } },

@@ -13,6 +13,7 @@ local money = require "gigstack.fiscal.money"
 local json = require "gigstack.async.json"
 
 local M = {}
+local status_filter   -- defined with the statuses below
 
 -- Exchange rates the emulator uses when a request gives none.
 M.RATES = amounts.RATES
@@ -50,6 +51,14 @@ local function resolve_client(ctx, c, body)
       "no client with " .. key .. " " .. value .. " (set client.search.auto_create to create it)")
   end
   c:done()
+  if key == "email" then
+    -- the live API creates the client from the email alone
+    local fields = {}
+    for k, v in pairs(spec) do fields[k] = v end
+    fields.email = check.present(fields.email) and fields.email or value
+    if not check.present(fields.name) and not check.present(fields.legal_name) then fields.name = fields.email end
+    spec = fields
+  end
   return ctx.peers.clients.create(ctx, spec, "client.")
 end
 
@@ -59,7 +68,12 @@ local AUTOMATIONS = { "none", "pue_invoice", "ppd_invoice_and_complement", "rece
 --- Run the payment's automation once it is paid (or at creation for PPD).
 local function automate(ctx, payment, stage)
   local kind = payment.automation_type
-  if kind == "pue_invoice" and stage == "paid" and not payment.invoice_id then
+  if kind == "pue_invoice" and stage == "paid" and not payment.invoice_id
+    and not ctx.peers.clients.invoiceable(payment.client) then
+    -- no RFC, régimen or código postal: the payment stands and the
+    -- customer invoices it from the self-invoice portal
+    payment.invoice_pending = "the client has no complete fiscal data; invoicing is left to the self-invoice portal"
+  elseif kind == "pue_invoice" and stage == "paid" and not payment.invoice_id then
     local inv = ctx.peers.invoices.issue(ctx, payment, "PUE")
     payment.invoice_id = inv.uuid
     payment.invoice = { uuid = inv.uuid, id = inv.id }
@@ -123,8 +137,10 @@ local function newer(ctx, paid)
   -- every shape problem is reported before any lookup can 404
   if #c.problems > 0 then c:done() end
   local client = resolve_client(ctx, c, body)
-  if automation ~= "none" and automation ~= "receipt" and client then
-    if not client.tax_id then c:add("client.tax_id", "the client needs an RFC to be invoiced") end
+  -- a PPD invoice is issued at once and needs the receptor's RFC and zip;
+  -- a PUE one without them waits for the customer's self-invoice portal
+  if automation == "ppd_invoice_and_complement" and client then
+    if not client.tax_id then c:add("client.tax_id", "the client needs an RFC for a PPD invoice") end
     local nozip = check.receptor_zip_problem(client)
     if nozip then c:add("client.address.zip", nozip) end
   end
@@ -307,6 +323,22 @@ local function create_legacy(ctx)
   return 200, { data = payment, message = "Pago registrado correctamente", next = json.null }
 end
 
+-- Payment statuses in use (reference §2.11, §3.7); `pending` asks for
+-- the open ones: a payment link not paid yet is pending or, in the
+-- newer schema's words, requires_payment_method.
+M.STATUSES = { "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled",
+  "refunded" }
+local OPEN = { pending = true, requires_payment_method = true }
+
+function status_filter(status)
+  if status == "pending" then return OPEN end
+  for _, s in ipairs(M.STATUSES) do
+    if s == status then return { [s] = true } end
+  end
+  wire.fail(400, "invalid_field_value", "status: must be one of " .. table.concat(M.STATUSES, ", "),
+    { { field = "status", message = "must be one of " .. table.concat(M.STATUSES, ", ") } })
+end
+
 -- ===== actions on one payment =====
 
 local function find(ctx, id)
@@ -384,8 +416,9 @@ function M.routes(route)
   route("GET", "^/payments$", function(ctx)
     local q = ctx.query
     local client_id = q.client_id or q.clientId
+    local statuses = q.status and status_filter(q.status)
     return 200, ctx:list("payments", function(p)
-      return (not q.status or p.status == q.status)
+      return (not statuses or statuses[p.status])
         and (not client_id or (p.client and p.client.id == client_id))
         and (not q.currency or p.currency == q.currency)
         and (not (q.tax_id or q.rfc) or (p.client and p.client.tax_id == (q.tax_id or q.rfc)))

@@ -130,18 +130,84 @@ local function positions(c)
   return c.pos
 end
 
+--- When an object was created, in unix seconds: created_at (seconds),
+-- else the older generation's created / timestamp (milliseconds).
+function M.created_of(obj)
+  local t = obj.created_at
+  if type(t) == "number" then return t end
+  t = obj.created or obj.timestamp
+  if type(t) == "number" then return t // 1000 end
+  return nil
+end
+
 -- Collections keep an append-only `order` of ids and each id's position
 -- (`pos`), also after a removal: a page cursor stays valid when its item
 -- is deleted or stops matching a filter.
 function Store:insert(team, name, obj)
   local c = self:coll(team, name)
   local pos = positions(c)
+  if self.journal and not M.DURABLE[name] then
+    self.journal[#self.journal + 1] = { op = "insert", team = team, name = name, id = obj.id,
+      new = not pos[obj.id], prev = c.items[obj.id] }
+  end
   if not pos[obj.id] then
     c.order[#c.order + 1] = obj.id
     pos[obj.id] = #c.order
+    -- listing by time follows insertion order until an object is
+    -- created before the newest one (the X-Mock-Now test hook)
+    local t = M.created_of(obj)
+    if t then
+      if c.latest and t < c.latest then c.unordered = true end
+      if not c.latest or t > c.latest then c.latest = t end
+    end
   end
   c.items[obj.id] = obj
   return obj
+end
+
+-- Collections a failed request still writes to: the record of the
+-- failure itself (GET /invoices/errors lists a stamp the SAT refused).
+M.DURABLE = { cfdi_errors = true }
+
+--- Start journaling writes (one request); the teams' folio counters
+-- are saved too. Store:rollback undoes every insert and removal since.
+function Store:begin()
+  local folios = {}
+  for id, t in pairs(self.teams) do
+    if t.folios then
+      local copy = {}
+      for k, v in pairs(t.folios) do copy[k] = v end
+      folios[id] = copy
+    end
+  end
+  self.journal = { folios = folios }
+end
+
+function Store:commit()
+  self.journal = nil
+end
+
+function Store:rollback()
+  local j = self.journal
+  if not j then return end
+  self.journal = nil
+  for i = #j, 1, -1 do
+    local e = j[i]
+    local c = self:coll(e.team, e.name)
+    if e.op == "insert" then
+      if e.new then
+        c.items[e.id] = nil
+        if c.order[#c.order] == e.id then c.order[#c.order] = nil end
+        c.pos[e.id] = nil
+      else
+        c.items[e.id] = e.prev
+      end
+    else -- remove
+      c.items[e.id] = e.obj
+      if c.gone then c.gone[e.id] = nil end
+    end
+  end
+  for id, t in pairs(self.teams) do t.folios = j.folios[id] end
 end
 
 function Store:get(team, name, id)
@@ -151,16 +217,63 @@ end
 function Store:remove(team, name, id)
   local c = self:coll(team, name)
   if not c.items[id] then return false end
+  if self.journal then
+    self.journal[#self.journal + 1] = { op = "remove", team = team, name = name, id = id, obj = c.items[id] }
+  end
+  c.gone = c.gone or {}     -- kept so a cursor on it still knows its place
+  c.gone[id] = c.items[id]
   c.items[id] = nil
   return true
 end
 
 
---- Matching objects newest first (or oldest first with asc), then a
--- page after the cursor. Returns items, has_more, next, total; nil for
--- a cursor this collection never had.
+-- A page in an explicit order: by opts.key (order_by) or by creation
+-- time, ties by insertion; the cursor's place is found from its own key,
+-- also when it was removed or no longer matches the filter.
+local function sorted_page(c, pos, opts)
+  local key = opts.key or function(obj) return M.created_of(obj) or 0 end
+  local asc = opts.asc
+  local function before(a, b)
+    if a.key ~= b.key then
+      if asc then return a.key < b.key end
+      return a.key > b.key
+    end
+    if asc then return a.pos < b.pos end
+    return a.pos > b.pos
+  end
+  local rows = {}
+  for id, obj in pairs(c.items) do
+    if not opts.filter or opts.filter(obj) then
+      rows[#rows + 1] = { obj = obj, pos = pos[id], key = key(obj) }
+    end
+  end
+  table.sort(rows, before)
+  local start = 1
+  if opts.after then
+    local at = pos[opts.after]
+    local obj = c.items[opts.after] or (c.gone and c.gone[opts.after])
+    if not at or not obj then return nil end
+    local cursor = { obj = obj, pos = at, key = key(obj) }
+    start = #rows + 1
+    for i, r in ipairs(rows) do
+      if before(cursor, r) then start = i; break end
+    end
+  end
+  local items = json.array()
+  local has_more = false
+  for i = start, #rows do
+    if #items == opts.limit then has_more = true; break end
+    items[#items + 1] = rows[i].obj
+  end
+  return items, has_more, has_more and items[#items].id or nil, #rows
+end
+
+--- Matching objects newest first (or oldest first with asc), or in
+-- opts.key order, then a page after the cursor. Returns items,
+-- has_more, next, total; nil for a cursor this collection never had.
 function Store:page(team, name, opts)
   local c = self:coll(team, name)
+  if opts.key or c.unordered then return sorted_page(c, positions(c), opts) end
   local first, last, step = #c.order, 1, -1
   if opts.asc then first, last, step = 1, #c.order, 1 end
   local pos = positions(c)

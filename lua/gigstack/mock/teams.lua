@@ -17,13 +17,47 @@ local function find(ctx, id)
   return t
 end
 
+-- Fields the emulator keeps for itself.
+local PRIVATE = { folios = true, manifest = true }
+
+-- A seed team has its CSD (sello) uploaded; a team created over the API
+-- has not until POST /teams/{id}/sat-connection.
+local function sat_of(t)
+  if t.sat then return t.sat end
+  if t.created_at then return { completed = false, csd_expires_at = json.null, connected_at = json.null } end
+  -- 2030-01-01T00:00:00Z and 2025-01-01T00:00:00Z, unix seconds
+  return { completed = true, csd_expires_at = 1893456000, connected_at = 1735689600 }
+end
+
+--- The team's integrations, one source for GET /teams/integrations and
+-- the team object: {<name> = {completed}}.
+local function integrations_of(t)
+  local out = {}
+  for name, v in pairs(t.integrations or { stripe = { completed = false } }) do
+    out[name] = { completed = type(v) == "table" and v.completed == true }
+  end
+  out.sat = { completed = sat_of(t).completed }
+  return out
+end
+M.integrations_of = integrations_of
+
 local function public(t)
   local out = {}
   for k, v in pairs(t) do
-    if k ~= "folios" then out[k] = v end
+    if not PRIVATE[k] then out[k] = v end
   end
+  out.sat = sat_of(t)
+  out.integrations = integrations_of(t)
+  local brand = {}
+  for k, v in pairs(type(t.brand) == "table" and t.brand or {}) do brand[k] = v end
+  brand.alias = brand.alias or t.name
+  out.brand = brand
+  out.billing = { credits = t.credits or (t.created_at and 0 or 100), billing_account = t.billing_account }
   return out
 end
+
+M.find = find
+M.view = public
 
 local SETTINGS = { split_billing = "boolean", split_amount = "number", metadata_split_keys = "table",
   split_billing_type = "string", split_billing_type_connect = "string", default_series = "string",
@@ -35,12 +69,17 @@ function M.routes(route)
     for _, t in pairs(ctx.store.teams) do
       if visible(ctx, t) then out[#out + 1] = public(t) end
     end
-    table.sort(out, function(a, b) return a.id < b.id end)
+    -- the key's own team first (as clients resolve "my team"), then by id
+    local own = ctx.key_team
+    table.sort(out, function(a, b)
+      if (a.id == own) ~= (b.id == own) then return a.id == own end
+      return a.id < b.id
+    end)
     return 200, wire.list(out, false, nil, #out)
   end)
   route("GET", "^/teams/integrations$", function(ctx)
     local t = ctx.store.teams[ctx.team]
-    return 200, wire.object(t.integrations or { stripe = { completed = false }, sat = { completed = true } })
+    return 200, wire.object(integrations_of(t))
   end)
   route("POST", "^/teams$", function(ctx)
     local body = ctx:body()
