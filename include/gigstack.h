@@ -123,6 +123,8 @@ struct gs_request *gs_engine_submit (struct gs_engine *e,
 /* Stop a request; its done callback is never called. */
 void gs_request_cancel (struct gs_request *req);
 int gs_engine_inflight (const struct gs_engine *e);
+void gs_engine_set_max_inflight (struct gs_engine *e, int n);
+int gs_engine_max_inflight (const struct gs_engine *e);
 int gs_engine_queued (const struct gs_engine *e);
 /* Cancel everything and close the engine's handles. Memory is released
 ** from close callbacks: run the loop afterwards. */

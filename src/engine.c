@@ -643,6 +643,17 @@ void gs_request_cancel (struct gs_request *r) {
   if (!e->closing) start_queued(e);
 }
 
+/* Raise or lower the number of transfers on the wire at once (and the
+** connection cache with it); queued requests start at once if allowed. */
+void gs_engine_set_max_inflight (struct gs_engine *e, int n) {
+  if (n <= 0) return;
+  e->opts.max_inflight = n;
+  curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long)n);
+  start_queued(e);
+}
+
+int gs_engine_max_inflight (const struct gs_engine *e) { return e->opts.max_inflight; }
+
 int gs_engine_inflight (const struct gs_engine *e) { return e->ninflight; }
 int gs_engine_queued (const struct gs_engine *e) { return e->nqueued; }
 

@@ -733,6 +733,27 @@ static int l_now (lua_State *L) {
   return 1;
 }
 
+/* core.max_inflight([n]) -> n: transfers on the wire at once for this
+** Lua state (256 until a client asks for more; at most 65536). */
+static int l_max_inflight (lua_State *L) {
+  struct ctx *c = check_ctx(L);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 65536, 1, "must be 1..65536");
+    gs_engine_set_max_inflight(c->engine, (int)n);
+  }
+  lua_pushinteger(L, gs_engine_max_inflight(c->engine));
+  return 1;
+}
+
+/* core.isatty(fd) -> boolean: is 0, 1 or 2 a terminal (no shell fork) */
+static int l_isatty (lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= 2, 1, "must be 0, 1 or 2");
+  lua_pushboolean(L, isatty((int)fd) == 1);
+  return 1;
+}
+
 /* core.stats() -> inflight, queued */
 static int l_stats (lua_State *L) {
   struct ctx *c = check_ctx(L);
@@ -791,6 +812,8 @@ static const luaL_Reg core_funcs[] = {
   {"signal", l_signal},
   {"listen", l_listen},
   {"step", l_step},
+  {"max_inflight", l_max_inflight},
+  {"isatty", l_isatty},
   {"now", l_now},
   {"lock", l_lock},
   {"journal", gs_journal_open},

@@ -80,7 +80,8 @@ function M.new(opts)
     max_response = check_number(opts, "max_response", 1),
     ca_file = opts.ca_file,
     inflight = 0,
-    slot_waiters = {},
+    slot_queue = { head = 1, tail = 0 },
+    slot_waiting = {},
   }, Client)
   if math.type(c.retries) ~= "integer" or c.retries > 31 then
     error("gigstack.new: retries must be an integer from 0 to 31", 2)
@@ -93,6 +94,9 @@ function M.new(opts)
     c.bucket = { rate = rl.per_second, burst = math.max(1, rl.burst or rl.per_second),
       tokens = math.max(1, rl.burst or rl.per_second), at = core.now() }
   end
+  -- the engine keeps at least as many transfers on the wire as any client
+  -- may have in flight (its default is 256 per process)
+  if c.concurrency > core.max_inflight() then core.max_inflight(math.min(65536, c.concurrency // 1)) end
   secrets[c] = key
   return c
 end
@@ -110,33 +114,54 @@ local function take_token(c)
   end
 end
 
--- A task-aware semaphore: at most c.concurrency requests in flight.
--- Returns a to-be-closed slot: leaving the scope (also by cancellation
--- or error) gives it back, so no slot is ever lost.
+-- A task-aware semaphore: at most c.concurrency requests in flight, O(1)
+-- per call. Waiting tasks queue in FIFO order; a released slot is handed
+-- straight to the next waiter. acquire returns the client itself as the
+-- to-be-closed value (Client.__close gives the slot back), so the common
+-- path allocates nothing; leaving the scope by cancellation or error gives
+-- it back too, so no slot is ever lost.
 local function release(c)
-  c.inflight = c.inflight - 1
-  while #c.slot_waiters > 0 do
-    local co = table.remove(c.slot_waiters, 1)
-    if coroutine.status(co) == "suspended" then sched.wake(co); break end
+  local q, waiting = c.slot_queue, c.slot_waiting
+  while q.head <= q.tail do
+    local co = q[q.head]
+    q[q.head] = nil
+    q.head = q.head + 1
+    if waiting[co] == "queued" then      -- (an entry left by a cancelled waiter is skipped)
+      waiting[co] = "granted"
+      sched.wake(co)
+      return
+    end
   end
+  c.inflight = c.inflight - 1
+end
+
+Client.__close = release
+
+local Wait = {}
+Wait.__close = function(w)
+  if w.done then return end
+  -- the task was cancelled while it waited: give back a slot it was handed
+  local c, co = w.c, w.co
+  local state = c.slot_waiting[co]
+  c.slot_waiting[co] = nil
+  if state == "granted" then release(c) end
 end
 
 local function acquire(c)
-  local co = coroutine.running()
-  while c.inflight >= c.concurrency and sched.current() do
-    local queued = false
-    for _, w in ipairs(c.slot_waiters) do if w == co then queued = true end end
-    if not queued then c.slot_waiters[#c.slot_waiters + 1] = co end
-    -- if this task is cancelled while it waits, take it off the queue
-    local _ <close> = setmetatable({}, { __close = function()
-      for i = #c.slot_waiters, 1, -1 do
-        if c.slot_waiters[i] == co then table.remove(c.slot_waiters, i) end
-      end
-    end })
-    coroutine.yield()
+  if c.inflight < c.concurrency or not sched.current() then
+    c.inflight = c.inflight + 1
+    return c
   end
-  c.inflight = c.inflight + 1
-  return setmetatable({}, { __close = function() release(c) end })
+  local co = coroutine.running()
+  local q = c.slot_queue
+  q.tail = q.tail + 1
+  q[q.tail] = co
+  c.slot_waiting[co] = "queued"
+  local w <close> = setmetatable({ c = c, co = co }, Wait)
+  while c.slot_waiting[co] == "queued" do coroutine.yield() end
+  c.slot_waiting[co] = nil
+  w.done = true
+  return c
 end
 
 -- Error body shapes, newer `{message, error: "code"}` and older

@@ -167,7 +167,7 @@ function M.main(argv)
     if not locked then io.stderr:write("gigstack-run: ", lerr, "\n"); return 4 end
   end
   if o.log_format then require("gigstack.runner.log").format = o.log_format end
-  local tty = os.execute("test -t 2") == true
+  local tty = require("gigstack.core").isatty(2)
   require("gigstack.runner.report").progress = tty
   if o.dry_run then
     client.defaults.dry_run = function(method, path, body)

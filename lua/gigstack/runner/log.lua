@@ -7,11 +7,7 @@ local errors = require "gigstack.async.errors"
 local M = { format = nil, out = io.stderr, lines = {} }
 
 local function is_tty()
-  local ok, p = pcall(io.popen, "test -t 2 && echo y")
-  if not ok or not p then return false end
-  local r = p:read("a")
-  p:close()
-  return r:match("y") ~= nil
+  return require("gigstack.core").isatty(2)
 end
 
 -- The exact keys this process knows first, then anything shaped like one.
