@@ -68,7 +68,7 @@ describe("live API behaviour", function()
   it("leaves nothing behind when a write fails: no client, no event", function()
     support.with_mock(function(gs, server)
       -- the client is auto-created, then the PPD total of 0 fails the request
-      local _, err = gs.payments:register({ automation_type = "ppd_invoice_and_complement", payment_form = "99",
+      local _, err = gs.payments:register({ automation_type = "ppd_invoice_and_complement", payment_form = "03",
         client = { legal_name = "JUAN PEREZ", tax_id = "CAMA911215CJ0", tax_system = "612", address = { zip = "03100" },
           search = { on_key = "tax_id", on_value = "CAMA911215CJ0", auto_create = true } },
         items = { { description = "Gratis", quantity = 1, unit_price = 0, product_key = "81111500",

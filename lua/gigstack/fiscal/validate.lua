@@ -115,7 +115,8 @@ function M.client_into(r, c, prefix, opts)
       if not zip:match("^%d%d%d%d%d$") then r:add(prefix .. "address.zip", "must be a 5-digit código postal") end
     end
   end
-  if opts.require_tax_id and not zip and (type(address) == "table" or not given(address))
+  local invoiced = opts.require_tax_id or (opts.invoiced_with_rfc and given(tax_id))
+  if invoiced and not zip and (type(address) == "table" or not given(address))
       and persona ~= "generic" then
     r:add(prefix .. "address.zip", "is required to invoice the client: it is the CFDI's "
       .. "DomicilioFiscalReceptor (required by cfdv40.xsd)")
@@ -305,6 +306,8 @@ function M.payment_register(body, opts)
     -- the self-invoice portal; an email search creates the client from it
     local search = type(c.search) == "table" and c.search or {}
     M.client_into(r, c, "client.", { require_tax_id = automation == "ppd_invoice_and_complement",
+      -- with an RFC, a PUE payment is invoiced now: the receptor needs its zip
+      invoiced_with_rfc = automation == "pue_invoice" or automation == "stamp_invoice",
       creating = search.auto_create == true and search.on_key ~= "email" })
   end
   items_into(r, body.items, "unit_price")
