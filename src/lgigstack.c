@@ -7,6 +7,7 @@
 ** coroutines.
 */
 #define LUA_LIB
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -645,6 +646,30 @@ static void push_attempts (lua_State *L, struct event *ev) {
   lua_setfield(L, -2, "attempts");
 }
 
+/* The value of header `name` (lower case) in a raw header block, found
+** without parsing the rest: the SDK needs x-request-id on every response
+** and the other headers rarely. */
+static int push_header (lua_State *L, const char *h, size_t n, const char *name) {
+  size_t len = strlen(name), i = 0;
+  while (i < n) {
+    size_t end = i, k;
+    while (end < n && h[end] != '\n') end++;
+    if (end - i > len && h[i + len] == ':') {
+      for (k = 0; k < len; k++)
+        if (tolower((unsigned char)h[i + k]) != name[k]) break;
+      if (k == len) {
+        size_t v = i + len + 1, e = end;
+        while (v < e && (h[v] == ' ' || h[v] == '\t')) v++;
+        while (e > v && (h[e - 1] == '\r' || h[e - 1] == ' ' || h[e - 1] == '\t')) e--;
+        lua_pushlstring(L, h + v, e - v);
+        return 1;
+      }
+    }
+    i = end + 1;
+  }
+  return 0;
+}
+
 /* ===== core.step(block) -> {events} ===== */
 
 static void push_event (lua_State *L, struct event *ev) {
@@ -667,6 +692,8 @@ static void push_event (lua_State *L, struct event *ev) {
       }
       lua_pushlstring(L, ev->headers ? ev->headers : "", ev->headers_len);
       lua_setfield(L, -2, "headers");
+      if (ev->headers && push_header(L, ev->headers, ev->headers_len, "x-request-id"))
+        lua_setfield(L, -2, "request_id");
       lua_pushlstring(L, ev->body ? ev->body : "", ev->body_len);
       lua_setfield(L, -2, "body");
       lua_pushnumber(L, ev->elapsed);

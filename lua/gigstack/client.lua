@@ -21,6 +21,7 @@ M.DEFAULT_BASE_URL = "https://api.gigstack.io/v2"
 M.defaults = {}
 
 local secrets = setmetatable({}, { __mode = "k" })   -- client -> api key
+local base_lines = setmetatable({}, { __mode = "k" })   -- client -> its header lines (they hold the key)
 
 local Client = {}
 Client.__index = Client
@@ -98,6 +99,8 @@ function M.new(opts)
   -- may have in flight (its default is 256 per process)
   if c.concurrency > core.max_inflight() then core.max_inflight(math.min(65536, c.concurrency // 1)) end
   secrets[c] = key
+  base_lines[c] = { "Accept: application/json", "Authorization: Bearer " .. key,
+    "Content-Type: application/json", "User-Agent: gigstack-lua/" .. M.VERSION }
   return c
 end
 
@@ -189,7 +192,7 @@ local function api_error(status, body, resp, method, path)
   return errors.new{
     kind = errors.kind_for_status(status), status = status, code = code,
     message = message, details = details, method = method, path = path,
-    request_id = resp.headers["x-request-id"],
+    request_id = resp.request_id,
   }
 end
 
@@ -200,12 +203,15 @@ end
 -- body field) may be retried after an unknown outcome; others are not.
 function Client:request(method, path, opts)
   opts = opts or {}
-  local query = {}
-  for k, v in pairs(opts.query or {}) do query[k] = v end
   local team = opts.team or self.team
-  if team then query.team = team end        -- team always in the query
-  local qs = http.encode_query(query)
-  local url = self.base_url .. path .. (qs ~= "" and ("?" .. qs) or "")
+  local url = self.base_url .. path
+  if opts.query or team then
+    local query = {}
+    for k, v in pairs(opts.query or {}) do query[k] = v end
+    if team then query.team = team end        -- team always in the query
+    local qs = http.encode_query(query)
+    if qs ~= "" then url = url .. "?" .. qs end
+  end
   local body
   if opts.body ~= nil then
     local err
@@ -230,19 +236,27 @@ function Client:request(method, path, opts)
       method = method, path = path } }, nil, { status = 0, attempts = {}, idempotency_key = key }
   end
   local idempotent = method == "GET" or method == "HEAD" or key ~= nil
-  local headers = {
-    ["Authorization"] = "Bearer " .. secrets[self],
-    -- a multipart body (opts.parts) gets curl's own type with its boundary
-    ["Content-Type"] = not opts.parts and "application/json" or nil,
-    ["Accept"] = "application/json",
-    ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
-  }
-  if key ~= nil then headers["Idempotency-Key"] = key end
-  for name, value in pairs(opts.headers or {}) do
-    if name:lower() == "authorization" then
-      error("client:request: the Authorization header comes from the client's api_key", 2)
+  -- the client's own header lines are built once; a call with its own
+  -- headers, a key or a multipart body gets a copy
+  local lines = base_lines[self]
+  if key ~= nil or opts.headers or opts.parts then
+    local headers = {
+      ["Authorization"] = "Bearer " .. secrets[self],
+      -- a multipart body (opts.parts) gets curl's own type with its boundary
+      ["Content-Type"] = not opts.parts and "application/json" or nil,
+      ["Accept"] = "application/json",
+      ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
+    }
+    if key ~= nil then headers["Idempotency-Key"] = key end
+    for name, value in pairs(opts.headers or {}) do
+      if name:lower() == "authorization" then
+        error("client:request: the Authorization header comes from the client's api_key", 2)
+      end
+      headers[name] = value
     end
-    headers[name] = value
+    lines = {}
+    for name, value in pairs(headers) do lines[#lines + 1] = name .. ": " .. tostring(value) end
+    table.sort(lines)
   end
   local _ <close> = acquire(self)
   stop = self.stopping and self.stopping()
@@ -250,20 +264,17 @@ function Client:request(method, path, opts)
     return nil, errors.new{ kind = "cancelled", method = method, path = path,
       message = "not started: the runner is stopping (" .. stop .. ")" }
   end
-  local ok, resp, err = pcall(function()
-    take_token(self)
-    return http.request{
-      method = method, url = url, body = body, headers = headers,
-      timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout,
-      deadline = opts.deadline or self.deadline, retries = opts.retries or self.retries,
-      idempotent = idempotent, backoff_base = opts.backoff_base or self.backoff_base,
-      backoff_cap = opts.backoff_cap or self.backoff_cap,
-      max_retry_after = opts.max_retry_after or self.max_retry_after, max_response = self.max_response,
-      ca_file = self.ca_file, parts = opts.parts,
-      fresh_connect = not idempotent,   -- see gs_request_spec.fresh_connect
-    }
-  end)
-  if not ok then error(resp, 0) end
+  take_token(self)
+  local resp, err = http.request{
+    method = method, url = url, body = body, header_lines = lines,
+    timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout,
+    deadline = opts.deadline or self.deadline, retries = opts.retries or self.retries,
+    idempotent = idempotent, backoff_base = opts.backoff_base or self.backoff_base,
+    backoff_cap = opts.backoff_cap or self.backoff_cap,
+    max_retry_after = opts.max_retry_after or self.max_retry_after, max_response = self.max_response,
+    ca_file = self.ca_file, parts = opts.parts,
+    fresh_connect = not idempotent,   -- see gs_request_spec.fresh_connect
+  }
   return M.response(resp, err, method, path, key)
 end
 
@@ -282,7 +293,7 @@ function M.response(resp, err, method, path, key)
     end
     return nil, err
   end
-  local meta = { status = resp.status, attempts = resp.attempts, request_id = resp.headers["x-request-id"],
+  local meta = { status = resp.status, attempts = resp.attempts, request_id = resp.request_id,
     idempotency_key = key }
   local decoded, derr = nil, nil
   if resp.body ~= "" then

@@ -13,8 +13,8 @@ local curl_kinds = {
   [23] = "too_large", [18] = "network",
 }
 
-local function parse_headers(raw)
-  local h = {}
+local function parse_headers(raw, h)
+  h = h or {}
   for line in raw:gmatch("[^\r\n]+") do
     local name, value = line:match("^([^:]+):%s*(.-)%s*$")
     if name then
@@ -23,6 +23,27 @@ local function parse_headers(raw)
     end
   end
   return h
+end
+
+-- Response headers are parsed on first use: most callers read only the
+-- request id, which the core picks out of the raw block itself.
+local RAW = {}
+local LazyHeaders = {}
+local function unpack_headers(t)
+  local raw = rawget(t, RAW)
+  if raw then
+    t[RAW] = nil
+    setmetatable(t, nil)
+    parse_headers(raw, t)
+  end
+end
+LazyHeaders.__index = function(t, k)
+  unpack_headers(t)
+  return rawget(t, k)
+end
+LazyHeaders.__pairs = function(t)
+  unpack_headers(t)
+  return next, t, nil
 end
 
 local Handle = {}
@@ -39,6 +60,9 @@ function Handle:cancel()
 end
 Handle.__close = Handle.cancel
 Handle.__gc = Handle.cancel
+-- M.request's handle never escapes: it needs no finalizer (a table with
+-- __gc costs the collector extra work on every request)
+local InnerHandle = { __index = Handle, __close = Handle.cancel, __name = Handle.__name }
 
 local function result(ev)
   if ev.error ~= 0 then
@@ -49,7 +73,8 @@ local function result(ev)
     }
   end
   return {
-    status = ev.status, headers = parse_headers(ev.headers), body = ev.body,
+    status = ev.status, headers = setmetatable({ [RAW] = ev.headers }, LazyHeaders), body = ev.body,
+    request_id = ev.request_id,
     elapsed = ev.elapsed, new_connections = ev.new_connections,
     attempts = ev.attempts, sent = ev.sent, deadline_hit = ev.deadline_hit,
     retry_after = ev.retry_after,
@@ -78,12 +103,16 @@ end
 -- idempotent (may be resent when the outcome is unknown), parts (a
 -- multipart/form-data body instead of `body`: {{name, filename, type,
 -- path | data}}; a `path` is streamed from disk while it is sent).
-function M.start(spec)
-  local lines = {}
-  for name, value in pairs(spec.headers or {}) do
-    lines[#lines + 1] = name .. ": " .. tostring(value)
+-- spec.header_lines ({"Name: value", ...}) is taken as is instead.
+local function start(spec, mt)
+  local lines = spec.header_lines
+  if not lines then
+    lines = {}
+    for name, value in pairs(spec.headers or {}) do
+      lines[#lines + 1] = name .. ": " .. tostring(value)
+    end
+    table.sort(lines)
   end
-  table.sort(lines)
   local token, why = core.request{
     method = spec.method or "GET", url = spec.url, headers = lines,
     body = spec.body, timeout = spec.timeout, connect_timeout = spec.connect_timeout,
@@ -95,14 +124,18 @@ function M.start(spec)
   if not token then
     return nil, errors.new{ kind = "invalid", message = why }
   end
-  return setmetatable({ token = token, done = false }, Handle)
+  return setmetatable({ token = token, done = false }, mt)
+end
+
+function M.start(spec)
+  return start(spec, Handle)
 end
 
 --- request(spec) -> response {status, headers, body, elapsed,
 -- new_connections, attempts} | nil, error value (kind network/timeout/...).
 -- Retries only when spec.retries > 0 (default 0 at this level).
 function M.request(spec)
-  local h, err = M.start(spec)
+  local h <close>, err = start(spec, InnerHandle)   -- cancelled if the task ends while it waits
   if not h then return nil, err end
   return h:wait()
 end
