@@ -97,9 +97,21 @@ end
 
 --- Record a webhook event for a state change (delivered by later work;
 -- tests read them at GET /v2/_mock/events).
+-- A frozen copy of an object for an event: tables copied (array marks
+-- kept), exact literals (json.raw) shared, as they never change. Cheaper
+-- than a JSON round trip and keeps amounts exact.
+local function snapshot_of(v, depth)
+  if type(v) ~= "table" or depth > 100 then return v end
+  local mt = getmetatable(v)
+  if mt and mt ~= json.array_mt then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = snapshot_of(x, depth + 1) end
+  return mt and setmetatable(out, mt) or out
+end
+
 function Ctx:event(kind, object)
   local st = self.store
-  local snapshot = json.decode(assert(json.encode(object)))
+  local snapshot = snapshot_of(object, 0)
   local ev = { id = st:id("evt"), type = kind, created = st:now(),
     livemode = false, team = self.team, data = { object = snapshot }, deliveries = json.array() }
   st:insert(self.team, "events", ev)
