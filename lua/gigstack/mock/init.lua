@@ -97,21 +97,11 @@ end
 
 --- Record a webhook event for a state change (delivered by later work;
 -- tests read them at GET /v2/_mock/events).
--- A frozen copy of an object for an event: tables copied (array marks
--- kept), exact literals (json.raw) shared, as they never change. Cheaper
--- than a JSON round trip and keeps amounts exact.
-local function snapshot_of(v, depth)
-  if type(v) ~= "table" or depth > 100 then return v end
-  local mt = getmetatable(v)
-  if mt and mt ~= json.array_mt then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = snapshot_of(x, depth + 1) end
-  return mt and setmetatable(out, mt) or out
-end
-
 function Ctx:event(kind, object)
   local st = self.store
-  local snapshot = snapshot_of(object, 0)
+  -- the object as it is now, frozen as its JSON text (encoded once, in C;
+  -- embedded as is wherever the event is delivered, listed or saved)
+  local snapshot = json.raw(assert(json.encode(object)))
   local ev = { id = st:id("evt"), type = kind, created = st:now(),
     livemode = false, team = self.team, data = { object = snapshot }, deliveries = json.array() }
   st:insert(self.team, "events", ev)
@@ -250,14 +240,35 @@ local function captures(pattern)
   return n
 end
 
-local function find_route(e, method, path)
-  local path_known, best, best_caps, best_n = false, nil, nil, math.huge
+-- Routes grouped by their first path segment ("/payments/..." ->
+-- "payments"), so a request tries only its resource's patterns; a
+-- pattern that does not start with a literal segment is tried always.
+local function route_index(e)
+  if e.route_index then return e.route_index end
+  local index, any = {}, {}
   for _, r in ipairs(e.routes) do
-    local caps = table.pack(path:match(r.pattern))
-    if caps[1] ~= nil then
-      path_known = true
-      r.ncaps = r.ncaps or captures(r.pattern)
-      if r.method == method and r.ncaps < best_n then best, best_caps, best_n = r, caps, r.ncaps end
+    r.ncaps = captures(r.pattern)
+    local seg = r.pattern:match("^%^/([%w_]+)[/$]") or r.pattern:match("^%^/([%w_]+)$")
+    local list = seg and index[seg] or (not seg and any)
+    if not list then list = {}; index[seg] = list end
+    list[#list + 1] = r
+  end
+  e.route_index = { by_segment = index, any = any }
+  return e.route_index
+end
+
+local function find_route(e, method, path)
+  local ix = route_index(e)
+  local path_known, best, best_caps, best_n = false, nil, nil, math.huge
+  for pass = 1, 2 do
+    local list = pass == 1 and ix.by_segment[path:match("^/([%w_]+)") or ""] or pass == 2 and ix.any or {}
+    for _, r in ipairs(list) do
+      if path:find(r.pattern) then
+        path_known = true
+        if r.method == method and r.ncaps < best_n then
+          best, best_caps, best_n = r, table.pack(path:match(r.pattern)), r.ncaps
+        end
+      end
     end
   end
   if best then return best, best_caps end
