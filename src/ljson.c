@@ -223,7 +223,7 @@ static int encode_table (lua_State *L, struct out *o, int t, int depth) {
       nk++;
     }
     if (ok) {
-      qsort(keys, nk, sizeof *keys, key_cmp);
+      if (nk > 1) qsort(keys, nk, sizeof *keys, key_cmp);   /* keys is NULL when nk is 0 */
       ok = put(o, "{", 1);
       for (j = 0; ok && j < nk; j++) {
         ok = (j == 0 || put(o, ",", 1)) && put_string(o, keys[j].s, keys[j].n) && put(o, ":", 1);
