@@ -89,21 +89,34 @@ function Store:random()
   return (self.rng >> 33) & 0x7fffffff
 end
 
+local ID_BYTES = { ALPHABET:byte(1, -1) }
+local HEX_BYTES = { ("0123456789ABCDEF"):byte(1, -1) }
+local char, unpack = string.char, table.unpack
+
+-- ids and uuids draw from the same LCG as Store:random, inline (the
+-- emulator makes several per request): the same seed gives the same ids.
 function Store:id(prefix, sep)
-  local out = {}
+  local rng, b = self.rng, {}
   for i = 1, 16 do
-    local k = self:random() % 62 + 1
-    out[i] = ALPHABET:sub(k, k)
+    rng = rng * 6364136223846793005 + 1442695040888963407
+    b[i] = ID_BYTES[((rng >> 33) & 0x7fffffff) % 62 + 1]
   end
-  return prefix .. (sep or "_") .. table.concat(out)
+  self.rng = rng
+  return prefix .. (sep or "_") .. char(unpack(b))
 end
 
 function Store:uuid()
+  local rng, b = self.rng, {}
+  for i = 1, 33 do
+    rng = rng * 6364136223846793005 + 1442695040888963407
+    b[i] = ((rng >> 33) & 0x7fffffff)
+  end
+  self.rng = rng
   local hex = {}
-  for i = 1, 32 do hex[i] = string.format("%X", self:random() % 16) end
-  hex[13] = "4"
-  hex[17] = string.format("%X", 8 + self:random() % 4)
-  local h = table.concat(hex)
+  for i = 1, 32 do hex[i] = HEX_BYTES[b[i] % 16 + 1] end
+  hex[13] = 0x34                                  -- "4": version 4
+  hex[17] = HEX_BYTES[8 + b[33] % 4 + 1]          -- variant 10xx
+  local h = char(unpack(hex))
   return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-" .. h:sub(13, 16) .. "-"
     .. h:sub(17, 20) .. "-" .. h:sub(21, 32)
 end
