@@ -340,22 +340,10 @@ function Client:call(method, path, opts)
   return env.data, nil, meta
 end
 
-local B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
 -- base64url (padding and the + / alphabet tolerated), nil when not.
 local function b64url_decode(s)
-  s = s:gsub("%+", "-"):gsub("/", "_"):gsub("=+$", "")
-  if s:find("[^%w%-_]") or #s % 4 == 1 then return nil end
-  local out, bits, n = {}, 0, 0
-  for i = 1, #s do
-    bits = (bits << 6) | (B64URL:find(s:sub(i, i), 1, true) - 1)
-    n = n + 6
-    if n >= 8 then
-      n = n - 8
-      out[#out + 1] = string.char((bits >> n) & 0xff)
-    end
-  end
-  return table.concat(out)
+  s = s:gsub("-", "+"):gsub("_", "/")
+  return (core.base64_decode(s .. string.rep("=", (4 - #s % 4) % 4)))
 end
 
 --- The claims of a JWT-shaped API key (live keys are JWTs: `team`,
