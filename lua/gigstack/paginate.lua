@@ -71,6 +71,15 @@ function M.unix(v, last)
   return days(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss - offset
 end
 
+-- A validation error listing every problem, or nil when there is none.
+local function refusal(problems)
+  if #problems == 0 then return nil end
+  local parts = {}
+  for i, p in ipairs(problems) do parts[i] = p.field .. ": " .. p.rule end
+  return errors.new{ kind = "validation", status = 0, message = table.concat(parts, "; "),
+    details = problems }
+end
+
 --- The query of a list call: created_gte / created_lte, or created =
 -- {gte, lte}, become the API's created[gte] / created[lte] in unix
 -- seconds (see M.unix); everything else passes as is. Returns the
@@ -98,12 +107,8 @@ function M.query(params)
     bound("created_gte", params.created_gte, "created[gte]", false)
     bound("created_lte", params.created_lte, "created[lte]", true)
   end
-  if #problems > 0 then
-    local parts = {}
-    for i, p in ipairs(problems) do parts[i] = p.field .. ": " .. p.rule end
-    return nil, errors.new{ kind = "validation", status = 0, message = table.concat(parts, "; "),
-      details = problems }
-  end
+  local err = refusal(problems)
+  if err then return nil, err end
   return q
 end
 
@@ -120,12 +125,8 @@ function M.sat_query(q)
       else problems[#problems + 1] = { field = k, rule = why, message = why } end
     end
   end
-  if #problems > 0 then
-    local parts = {}
-    for i, p in ipairs(problems) do parts[i] = p.field .. ": " .. p.rule end
-    return nil, errors.new{ kind = "validation", status = 0, message = table.concat(parts, "; "),
-      details = problems }
-  end
+  local err = refusal(problems)
+  if err then return nil, err end
   return q
 end
 
