@@ -9,7 +9,9 @@ local sched = require "gigstack.async.sched"
 local log = require "gigstack.runner.log"
 local resources = require "gigstack.resources"
 
-local M = { handlers = {}, listener = nil }
+-- keep_alive = false (gigstack-run --once): an open listener does not
+-- hold the run open; it closes when the script and its jobs are done.
+local M = { handlers = {}, listener = nil, keep_alive = true }
 
 local function dispatch(l, ev)
   local id = ev.id
@@ -52,7 +54,9 @@ function M.listen(opts)
   l.server = server
   l.url = server.url .. "/hooks/" .. l.secret
   -- a task that keeps gigstack-run alive while the listener is open
-  l.keeper = sched.spawn(function() while not l.closed do sched.sleep(0.2) end end)
+  if M.keep_alive then
+    l.keeper = sched.spawn(function() while not l.closed do sched.sleep(0.2) end end)
+  end
   function l.close()
     if l.closed then return end
     l.closed = true
