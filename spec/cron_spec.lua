@@ -184,7 +184,8 @@ describe("the key under --mock and from the gigstack CLI's credentials.json", fu
 
   -- The script starts its own emulator (not --mock, whose key would win)
   -- and lists clients with whatever key the SDK finds.
-  local LIST = "local g = require \"gigstack\"; local s = assert(require(\"gigstack.mock\").start{port = 0, examples = true}); "
+  local LIST = "local g = require \"gigstack\"; "
+    .. "local s = assert(require(\"gigstack.mock\").start{port = 0, examples = true}); "
     .. "local gs = g.new{ base_url = s.base_url }; print(gs.key_source, #g.check(gs.clients:list()).data); s.close()"
 
   it("takes the active profile's key when there is no other", function()
