@@ -80,14 +80,15 @@ describe("gigstack-run", function()
     local url = p:read("l")
     local status, body
     -- the child is stopped before any assertion, so a failure cannot leave it running
-    pcall(gigstack.run, function()
-      local r = http_request{ url = url .. "/clients", timeout = 5,
-        headers = { Authorization = "Bearer sk_test_mock" } }
-      if r then status, body = r.status, r.body end
+    local run_ok, run_err = pcall(gigstack.run, function()
+      local r = assert(http_request{ url = url .. "/clients", timeout = 5,
+        headers = { Authorization = "Bearer sk_test_mock" } })
+      status, body = r.status, r.body
     end, { timeout = 10 })
     os.execute("kill -TERM " .. pid)
     p:read("a")
     local ok, how, code = p:close()
+    assert.is_true(run_ok, tostring(run_err))
     assert.matches("^http://127%.0%.0%.1:%d+/v2$", url)
     assert.equals(200, status)
     assert.matches('"total_results":2', body)   -- the documentation's example clients
