@@ -31,7 +31,7 @@ LLHTTP_SRC = $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
 ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o \
              $(BUILD)/obj/llhttp.o $(BUILD)/obj/llhttp_api.o $(BUILD)/obj/llhttp_http.o
 
-.PHONY: all deps demo test check lint clean install uninstall fuzz fuzz-deps
+.PHONY: all deps demo test check lint clean install uninstall fuzz fuzz-deps coverage
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a
 
@@ -102,6 +102,22 @@ check: deps
 	  GIGSTACK_BUILD=build/asan sh spec/run.sh
 	$(MAKE) all
 	@sh scripts/dev/valgrind_e2e.sh $(BUILD)/gigstack-run
+
+# Line coverage of the suite: C with gcov (lines and branches of src/),
+# Lua with scripts/dev/lua_coverage.lua (a line hook loaded through
+# LUA_INIT by busted's lua5.4 and by every gigstack-run it starts).
+COV = build/cov
+coverage: deps
+	$(MAKE) BUILD=$(COV) OPT="-O0 -g --coverage" SAN="--coverage" all
+	rm -rf $(COV)/lua && mkdir -p $(COV)/lua && find $(COV)/obj -name '*.gcda' -delete
+	-LUA_INIT="@$(CURDIR)/scripts/dev/lua_coverage.lua" GIGSTACK_LUA_COVERAGE=$(CURDIR)/$(COV)/lua \
+	  GIGSTACK_BUILD=$(COV) sh spec/run.sh | tail -1
+	@gcov -b -n -o $(COV)/obj src/engine.c src/server.c src/lgigstack.c src/ljournal.c src/main.c 2>/dev/null | \
+	  awk -F'[:% ]+' '/^File .src/{f=$$2} \
+	    /^Lines executed/ && f {l+=$$3*$$5/100; L+=$$5} /^Branches executed/ && f {B+=$$5} \
+	    /^Taken at least once/ && f {t+=$$5*$$7/100; f=""} \
+	    END {printf "C lines: %.1f%% (%d of %d); C branches taken: %.1f%% (%d of %d)\n", 100*l/L, l+0.5, L, 100*t/B, t+0.5, B}'
+	@lua5.4 scripts/dev/lua_coverage.lua report $(COV)/lua lua | tail -1
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CMODDIR)/gigstack $(DESTDIR)$(LUADIR)

@@ -180,7 +180,22 @@ end
 
 local EXIT = { ok = 0, script = 1, config = 2, failed = 3, locked = 4 }
 
+-- Like lua5.4: LUA_INIT_5_4 or LUA_INIT ("@file" or code) runs first
+-- (make coverage loads its line counter this way).
+local function lua_init()
+  local init = os.getenv("LUA_INIT_5_4") or os.getenv("LUA_INIT")
+  if not init or init == "" then return true end
+  local fn, err
+  if init:sub(1, 1) == "@" then fn, err = loadfile(init:sub(2)) else fn, err = load(init, "=LUA_INIT") end
+  if not fn then return nil, err end
+  local ok, rerr = pcall(fn)
+  if not ok then return nil, tostring(rerr) end
+  return true
+end
+
 function M.main(argv)
+  local iok, ierr = lua_init()
+  if not iok then io.stderr:write("gigstack-run: LUA_INIT: ", ierr, "\n"); return 1 end
   local o, err = parse(argv)
   if not o then return usage_error(err) end
   if o.help then io.stdout:write(USAGE); return 0 end
