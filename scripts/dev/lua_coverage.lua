@@ -63,7 +63,7 @@ local function hook(_, line)
   set[line] = true
 end
 debug.sethook(hook, "l")
-local create, wrap = coroutine.create, coroutine.wrap
+local create = coroutine.create
 coroutine.create = function(f)   -- luacheck: ignore (a dev tool patches the library on purpose)
   local co = create(f)
   debug.sethook(co, hook, "l")
