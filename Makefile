@@ -140,7 +140,7 @@ LLHTTP_SRC = $(LLHTTP_SRCDIR)/llhttp.c $(LLHTTP_SRCDIR)/api.c $(LLHTTP_SRCDIR)/h
 ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o $(LLHTTP_OBJ)
 
 .PHONY: all deps release-deps demo test suite check lint clean install install-rock \
-        install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps
+        install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps coverage
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a \
      $(BUILD)/$(SHLIB) $(BUILD)/gigstack.pc
@@ -289,6 +289,22 @@ release-check: werror docs
 	@MANWIDTH=80 man -l man/gigstack-run.1 2>&1 | grep -q "EXIT STATUS" || { echo "man page has no EXIT STATUS"; exit 1; }
 	@for r in rockspec/*.rockspec; do luarocks lint $$r || exit 1; echo "luarocks lint $$r: ok"; done
 	sh scripts/dev/rock_check.sh
+
+# Line coverage of the suite: C with gcov (lines and branches of src/),
+# Lua with scripts/dev/lua_coverage.lua (a line hook loaded through
+# LUA_INIT by busted's lua5.4 and by every gigstack-run it starts).
+COV = build/cov
+coverage: deps
+	$(MAKE) BUILD=$(COV) OPT="-O0 -g --coverage" SAN="--coverage" all
+	rm -rf $(COV)/lua && mkdir -p $(COV)/lua && find $(COV)/obj -name '*.gcda' -delete
+	-LUA_INIT="@$(CURDIR)/scripts/dev/lua_coverage.lua" GIGSTACK_LUA_COVERAGE=$(CURDIR)/$(COV)/lua \
+	  GIGSTACK_BUILD=$(COV) sh spec/run.sh | tail -1
+	@gcov -b -n -o $(COV)/obj src/engine.c src/server.c src/lgigstack.c src/ljournal.c src/lcrypto.c src/ljson.c src/main.c 2>/dev/null | \
+	  awk -F'[:% ]+' '/^File .src/{f=$$2} \
+	    /^Lines executed/ && f {l+=$$3*$$5/100; L+=$$5} /^Branches executed/ && f {B+=$$5} \
+	    /^Taken at least once/ && f {t+=$$5*$$7/100; f=""} \
+	    END {printf "C lines: %.1f%% (%d of %d); C branches taken: %.1f%% (%d of %d)\n", 100*l/L, l+0.5, L, 100*t/B, t+0.5, B}'
+	@lua5.4 scripts/dev/lua_coverage.lua report $(COV)/lua lua | tail -1
 
 install: install-lua install-lib install-data
 

@@ -71,7 +71,8 @@ struct gs_request_spec {
   int fresh_connect;            /* never on a reused connection: libcurl
                                    silently resends on a reused connection
                                    that died, which a non-idempotent request
-                                   must not risk */
+                                   must not risk (implied for any method
+                                   but GET/HEAD when !idempotent) */
 };
 
 /* Did the server possibly see the request? Drives which failures may
@@ -169,6 +170,7 @@ size_t gs_http_nheaders (const struct gs_http_req *req);
 void gs_http_header (const struct gs_http_req *req, size_t i,
                      const char **name, const char **value);
 const char *gs_http_body (const struct gs_http_req *req, size_t *len);
+/* the client's address, "127.0.0.1:54321" or "[::1]:54321" */
 const char *gs_http_peer (const struct gs_http_req *req);
 /* Send a response and free req. headers are "Name: value" lines;
 ** Content-Length and Connection are added. Returns 0 or a negative

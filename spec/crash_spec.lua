@@ -34,7 +34,7 @@ describe("crash safety", function()
     end
     local code, out = support.sh(cmd)
     local payments, invoices, keys, dups = 0, 0, {}, 0
-    pcall(gigstack.run, function()
+    local run_ok, run_err = pcall(gigstack.run, function()
       local gs = gigstack.new{ api_key = "sk_test_mock", base_url = url }
       for p in gs.payments:each{ limit = 100 } do
         payments = payments + 1
@@ -49,6 +49,7 @@ describe("crash safety", function()
     os.remove(csv)
     os.execute("rm -f " .. db .. "*")
     print(string.format("# killed %d of 20 runs; final run: %s", killed, out:match("payments registered:[^\n]*")))
+    assert.is_true(run_ok, tostring(run_err))
     assert.is_true(killed >= 10, "only " .. killed .. " runs were killed mid-way")
     assert.equals(0, code)
     assert.same({ 500, 500, 0 }, { payments, invoices, dups })

@@ -181,18 +181,33 @@ describe("engine", function()
   end)
 
   it("survives a client that hangs up while a large response is written (no SIGPIPE)", function()
+    local status_file = os.tmpname()
+    os.remove(status_file)
+    local curl_status, answered
     gigstack.run(function()
       local big = string.rep("x", 8 * 1024 * 1024)
       local server = assert(http.listen{ port = 0, handler = function(req)
-        if req.path == "/big" then gigstack.sleep(0.5) end
+        if req.path == "/big" then
+          gigstack.sleep(0.5)          -- curl gives up at 0.2 s: this answer goes to a closed socket
+          answered = true
+        end
         return 200, {}, req.path == "/big" and big or "alive"
       end })
-      os.execute("curl -s -o /dev/null --max-time 0.2 " .. server.url .. "/big &")
-      gigstack.sleep(1.0)
+      os.execute("(curl -s -o /dev/null --max-time 0.2 " .. server.url .. "/big; echo $? > " .. status_file .. ") &")
+      for _ = 1, 200 do                -- wait for curl's exit and the server's answer (bounded: 10 s)
+        local f = io.open(status_file)
+        curl_status = f and f:read("l")
+        if f then f:close() end
+        if curl_status and answered then break end
+        gigstack.sleep(0.05)
+      end
       local r = http.request{ url = server.url .. "/ping" }
       server.close()
       assert.equals("alive", r.body)
     end, WATCHDOG)
+    os.remove(status_file)
+    assert.equals("28", curl_status)   -- curl timed out: it hung up before the answer
+    assert.is_true(answered)
   end)
 
   it("shuts down with nothing left open (uv_loop_close returns 0)", function()

@@ -84,9 +84,42 @@ describe("regressions", function()
     end)
   end)
 
-  it("never resends a POST without idempotency key on a reused connection that reset", function()
+  it("never lets libcurl resend a write: one that may not be repeated takes no reused connection", function()
+    -- Before the engine forced a fresh connection, this POST went on the
+    -- GET's kept-alive connection; the server reset it after acting and
+    -- libcurl silently sent it again on a new one: the server saw it
+    -- twice while the caller was told "1 attempt".
+    local http = require "gigstack.async.http"
+    local peers, posts = {}, 0
+    local ok, err = pcall(gigstack.run, function()
+      local server = assert(http.listen{ port = 0, handler = function(req)
+        peers[#peers + 1] = req.peer
+        if req.method == "POST" then
+          posts = posts + 1
+          return req:abort()                   -- acted, then the connection resets
+        end
+        return 200, {}, "ok"
+      end })
+      local first = assert(http.request{ url = server.url .. "/a" })
+      local _, perr = http.request{ url = server.url .. "/b", method = "POST", body = "{}", retries = 3 }
+      local third = assert(http.request{ url = server.url .. "/c" })
+      server.close()
+      assert.equals(1, first.new_connections)
+      assert.equals("unknown", perr.sent)
+      assert.equals(1, #perr.attempts)
+      assert.equals(0, third.new_connections)  -- reads still reuse the kept-alive connection
+    end, { timeout = support.WATCHDOG })
+    assert.is_true(ok, tostring(err))
+    assert.equals(1, posts)                    -- sent once
+    assert.equals(3, #peers)
+    assert.matches("^127%.0%.0%.1:%d+$", peers[1])
+    assert.are_not.equal(peers[1], peers[2])   -- the POST came on a connection of its own
+    assert.equals(peers[1], peers[3])          -- the third request on the first's connection
+  end)
+
+  it("sends a POST without idempotency key on a fresh connection; a reset is outcome_unknown, sent once", function()
     support.with_mock(function(gs, server)
-      check(gs.clients:list())                 -- leaves a kept-alive connection to reuse
+      check(gs.clients:list())                 -- leaves a kept-alive connection the POST must not use
       local _, err = gs:request("POST", "/clients", { headers = { ["X-Mock-Fault"] = "reset_after" },
         body = { legal_name = "Una vez", tax_id = "SAT970701NN3", tax_system = "601" } })
       assert.equals("outcome_unknown", err.kind)

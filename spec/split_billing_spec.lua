@@ -46,6 +46,19 @@ describe("split billing workflow", function()
         end
       end
       assert.same({ t.gross, t.net }, { from_emulator.gross, from_emulator.net })
+      -- and from the orders alone, in integer cents, without the code under
+      -- test: the vendor gets 87.5 % = 7/8 of each order; splitting the
+      -- cents by largest remainder gives the odd cent to the larger
+      -- fraction (the vendor's on a tie), which is cents * 7/8 rounded
+      -- half-up = (14 * cents + 8) // 16; the commission is the rest.
+      local gross, net = 0, 0
+      for _, o in ipairs(orders) do
+        local units, cents = o.total:match("^(%d+)%.(%d%d)$")
+        local c = tonumber(units) * 100 + tonumber(cents)
+        gross = gross + c
+        net = net + (14 * c + 8) // 16
+      end
+      assert.same({ gross, net, gross - net }, { t.gross, t.net, t.commission })
     end, { concurrency = 16 })
   end)
 end)

@@ -83,7 +83,7 @@ describe("webhooks across processes", function()
       .. RUN .. " scripts/ppd_complements.lua --listen > " .. out .. " 2>&1'")
     local script_pid = script:read("l")
     local result = {}
-    pcall(gigstack.run, function()
+    local run_ok, run_err = pcall(gigstack.run, function()
       local gs = gigstack.new{ api_key = "sk_test_mock", base_url = url }
       for _ = 1, 50 do                 -- wait until the script registered its webhook
         local hooks = gs.webhooks:list()
@@ -111,6 +111,7 @@ describe("webhooks across processes", function()
     local printed = f and f:read("a") or ""
     if f then f:close() end
     os.remove(out)
+    assert.is_true(run_ok, tostring(run_err) .. "\n" .. printed)
     assert.same({ 1, 0 }, { result.reps, result.balance }, printed)
     assert.matches("listening at http://127%.0%.0%.1:%d+/hooks/", printed)
     assert.matches("complement [%x%-]+ for payment payment_", printed)

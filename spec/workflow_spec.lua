@@ -44,11 +44,20 @@ describe("gigstack-run", function()
     assert.matches("failures:%s+0", out)
   end)
 
-  it("exits 1 with a traceback on a script error and 2 on a usage error", function()
-    local code, _, err = support.sh(RUN .. " -e 'local function f() error(\"boom\") end f()'")
+  it("exits 1 with one line on a script error (traceback with --debug) and 2 on a usage error", function()
+    local cmd = " --log-format text -e 'local function f() error(\"boom\") end f()'"
+    local code, _, err = support.sh(RUN .. cmd)
     assert.equals(1, code)
-    assert.matches("boom", err)
-    assert.matches("stack traceback", err)
+    assert.equals("gigstack-run: (command line):1: boom\n", err)
+    local dcode, _, derr = support.sh(RUN .. " --debug" .. cmd)
+    assert.equals(1, dcode)
+    assert.matches("boom\nstack traceback:", derr)
+    local jcode, _, jerr = support.sh(RUN .. " --log-format json -e 'error(\"boom\")'")
+    assert.equals(1, jcode)
+    local rec = assert(require("gigstack.async.json").decode(jerr))   -- one JSON line
+    assert.equals("run.failed", rec.event)
+    assert.matches("boom", rec.error)
+    assert.matches("stack traceback", rec.traceback)
     local ucode, _, uerr = support.sh(RUN .. " --no-such-flag")
     assert.equals(2, ucode)
     assert.matches("unknown option", uerr)
@@ -71,14 +80,15 @@ describe("gigstack-run", function()
     local url = p:read("l")
     local status, body
     -- the child is stopped before any assertion, so a failure cannot leave it running
-    pcall(gigstack.run, function()
-      local r = http_request{ url = url .. "/clients", timeout = 5,
-        headers = { Authorization = "Bearer sk_test_mock" } }
-      if r then status, body = r.status, r.body end
+    local run_ok, run_err = pcall(gigstack.run, function()
+      local r = assert(http_request{ url = url .. "/clients", timeout = 5,
+        headers = { Authorization = "Bearer sk_test_mock" } })
+      status, body = r.status, r.body
     end, { timeout = 10 })
     os.execute("kill -TERM " .. pid)
     p:read("a")
     local ok, how, code = p:close()
+    assert.is_true(run_ok, tostring(run_err))
     assert.matches("^http://127%.0%.0%.1:%d+/v2$", url)
     assert.equals(200, status)
     assert.matches('"total_results":2', body)   -- the documentation's example clients

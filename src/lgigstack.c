@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <string.h>
 #include <curl/curl.h>
@@ -731,15 +732,18 @@ static int l_step (lua_State *L) {
   return 1;
 }
 
-/* core.lock(path) -> true | fail, message: an exclusive advisory lock
-** (flock) held until the process exits, so two runs never overlap. */
+/* core.lock(path) -> true | fail, message, busy: an exclusive advisory
+** lock (flock) held until the process exits, so two runs never overlap.
+** busy tells "another run holds it" (exit 4) from "cannot use the path"
+** (a configuration error, exit 2). */
 static int l_lock (lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     luaL_pushfail(L);
     lua_pushfstring(L, "cannot open lock file %s: %s", path, strerror(errno));
-    return 2;
+    lua_pushboolean(L, 0);
+    return 3;
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int busy = errno == EWOULDBLOCK;
@@ -747,10 +751,25 @@ static int l_lock (lua_State *L) {
     luaL_pushfail(L);
     lua_pushfstring(L, busy ? "%s is locked by another run" : "cannot lock %s: %s", path,
                     strerror(errno));
-    return 2;
+    lua_pushboolean(L, busy);
+    return 3;
   }
   /* the descriptor stays open (and locked) until exit on purpose */
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.file_mode(path) -> permission bits (e.g. 0600) | fail, message:
+** the SDK refuses a credentials file others can read. */
+static int l_file_mode (lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    return 2;
+  }
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
   return 1;
 }
 
@@ -843,6 +862,7 @@ static const luaL_Reg core_funcs[] = {
   {"isatty", l_isatty},
   {"now", l_now},
   {"lock", l_lock},
+  {"file_mode", l_file_mode},
   {"journal", gs_journal_open},
   {"stats", l_stats},
   {"shutdown", l_shutdown},

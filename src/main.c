@@ -3,7 +3,8 @@
 ** gigstack-run: a Lua 5.4 host for gigstack scripts. C does only what
 ** Lua cannot: make the state, preload gigstack.core, find the Lua
 ** sources, hand argv to gigstack.runner and turn its answer into an
-** exit code (0 ok, 1 script error, 2 usage error).
+** exit code (gigstack.runner decides it: 0 ok, 1 script error, 2 usage
+** or configuration error, 3 items or jobs failed, 4 locked, 130/143).
 */
 #include <limits.h>
 #include <stdio.h>

@@ -344,11 +344,19 @@ static void dispatch (struct conn *c) {
   int len = sizeof ss;
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_timer_stop(&c->idle);
+  /* "ip:port" ("[ip6]:port"): the port tells connections apart, so a
+  ** test can see that a request came on a reused one */
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET6)
-      uv_ip6_name((struct sockaddr_in6 *)&ss, r->peer, sizeof r->peer);
-    else
-      uv_ip4_name((struct sockaddr_in *)&ss, r->peer, sizeof r->peer);
+    char ip[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET6) {
+      const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
+      uv_ip6_name(a6, ip, sizeof ip);
+      snprintf(r->peer, sizeof r->peer, "[%s]:%u", ip, (unsigned)ntohs(a6->sin6_port));
+    } else {
+      const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
+      uv_ip4_name(a4, ip, sizeof ip);
+      snprintf(r->peer, sizeof r->peer, "%s:%u", ip, (unsigned)ntohs(a4->sin_port));
+    }
   }
   c->srv->serve(c->srv, r, c->srv->ud);
 }

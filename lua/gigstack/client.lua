@@ -18,6 +18,9 @@ M.DEFAULT_BASE_URL = "https://api.gigstack.io/v2"
 -- emulator, and two hooks, `stopping()` (returns a reason once no new
 -- request may start) and `dry_run(method, path, body)` (called for each
 -- write that is not sent).
+-- `pinned = true` makes the host's base_url and api_key beat the
+-- environment (the emulator of `--mock` must not get a real key), and
+-- `profile` picks the credentials.json profile (--profile).
 M.defaults = {}
 
 local secrets = setmetatable({}, { __mode = "k" })   -- client -> api key
@@ -39,29 +42,122 @@ function M.is_loopback(url)
   return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
+-- A configuration problem (no key, bad option, unreadable credentials):
+-- an error value of kind "config", so a host can tell it from a failed
+-- request (gigstack-run exits 2 for it).
+local function config_error(msg)
+  error(errors.new{ kind = "config", status = 0, message = msg }, 3)
+end
+
 local function check_number(opts, field, min)
   local v = opts[field]
   if v ~= nil and (type(v) ~= "number" or v < min) then
-    error(string.format("gigstack.new: %s must be a number >= %g", field, min), 3)
+    config_error(string.format("gigstack.new: %s must be a number >= %g", field, min))
   end
   return v
 end
 
+--- Where the official gigstack CLI keeps its keys (written by its
+-- `login`): $XDG_CONFIG_HOME/gigstack/credentials.json, else
+-- ~/.config/gigstack/credentials.json.
+function M.credentials_path()
+  local xdg = os.getenv("XDG_CONFIG_HOME")
+  if xdg and xdg ~= "" then return xdg .. "/gigstack/credentials.json" end
+  local home = os.getenv("HOME")
+  if not home or home == "" then return nil end
+  return home .. "/.config/gigstack/credentials.json"
+end
+
+--- The key of a profile in the CLI's credentials file:
+-- {"profiles": {NAME: {"apiKey", "environment"}}, "activeProfile": NAME}.
+-- Returns key, profile, environment; nil when there is no file; raises a
+-- config error when the file is unsafe (readable by group or others),
+-- unreadable, malformed, or has no such profile. The SDK reads it
+-- itself: it is SDK configuration like GIGSTACK_API_KEY, so plain-Lua
+-- users get it too, not only gigstack-run.
+function M.credentials(profile, path)
+  path = path or M.credentials_path()
+  if not path then return nil end
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local mode = core.file_mode(path)
+  if mode and mode & 0x3F ~= 0 then   -- any group/other bit (0077)
+    f:close()
+    config_error(string.format("gigstack.new: refusing %s: it is readable by other users "
+      .. "(mode %04o); run `chmod 600 %s`", path, mode, path))
+  end
+  local text = f:read("a")
+  f:close()
+  local data = json.decode(text or "")
+  if type(data) ~= "table" or type(data.profiles) ~= "table" then
+    config_error("gigstack.new: " .. path .. ": expected {\"profiles\": {NAME: {\"apiKey\": …}}, "
+      .. "\"activeProfile\": NAME}")
+  end
+  local name = profile or data.activeProfile
+  if type(name) ~= "string" then
+    local names = {}
+    for k in pairs(data.profiles) do names[#names + 1] = tostring(k) end
+    if #names ~= 1 then
+      table.sort(names)
+      config_error("gigstack.new: " .. path .. " has no activeProfile; choose one with --profile or "
+        .. "GIGSTACK_PROFILE (" .. (#names > 0 and table.concat(names, ", ") or "no profiles") .. ")")
+    end
+    name = names[1]
+  end
+  local entry = data.profiles[name]
+  if type(entry) ~= "table" then
+    local names = {}
+    for k in pairs(data.profiles) do names[#names + 1] = tostring(k) end
+    table.sort(names)
+    config_error(string.format("gigstack.new: profile %q is not in %s (profiles: %s)", name, path,
+      #names > 0 and table.concat(names, ", ") or "none"))
+  end
+  local key = entry.apiKey or entry.api_key
+  if type(key) ~= "string" or key == "" then
+    config_error(string.format("gigstack.new: profile %q in %s has no apiKey", name, path))
+  end
+  return key, name, type(entry.environment) == "string" and entry.environment or nil
+end
+
+-- The key, in this order: opts.api_key; the host's key when it pins it
+-- (gigstack-run --mock: its emulator's key beats the environment);
+-- $GIGSTACK_API_KEY; the CLI's credentials.json (opts.profile,
+-- defaults.profile (--profile), $GIGSTACK_PROFILE, or its activeProfile);
+-- the host's.
+local function find_key(opts)
+  if opts.api_key ~= nil then return opts.api_key, "api_key" end
+  local d = M.defaults
+  if d.pinned and d.api_key then return d.api_key, "host" end
+  local env = os.getenv("GIGSTACK_API_KEY")
+  if env and env ~= "" then return env, "GIGSTACK_API_KEY" end
+  local profile = opts.profile or d.profile or os.getenv("GIGSTACK_PROFILE")
+  if profile == "" then profile = nil end
+  local key, name, environment = M.credentials(profile)
+  if key then return key, "credentials.json profile " .. name, environment end
+  if profile then
+    config_error("gigstack.new: profile " .. profile .. " asked for, but "
+      .. (M.credentials_path() or "~/.config/gigstack/credentials.json") .. " does not exist")
+  end
+  if d.api_key then return d.api_key, "host" end
+  return nil
+end
+
 function M.new(opts)
   opts = opts or {}
-  if type(opts) ~= "table" then error("gigstack.new: options must be a table", 2) end
-  local key = opts.api_key or os.getenv("GIGSTACK_API_KEY") or M.defaults.api_key
+  if type(opts) ~= "table" then config_error("gigstack.new: options must be a table") end
+  local key, key_source, environment = find_key(opts)
   if type(key) ~= "string" or key == "" then
-    error("gigstack.new: api_key is required (pass api_key or set GIGSTACK_API_KEY)", 2)
+    config_error("gigstack.new: api_key is required (pass api_key, set GIGSTACK_API_KEY, "
+      .. "or log in with the gigstack CLI: ~/.config/gigstack/credentials.json)")
   end
-  local base = opts.base_url or os.getenv("GIGSTACK_BASE_URL")
+  local base = opts.base_url or (M.defaults.pinned and M.defaults.base_url) or os.getenv("GIGSTACK_BASE_URL")
     or M.defaults.base_url or M.DEFAULT_BASE_URL
   if type(base) ~= "string" or not base:match("^https?://") then
-    error("gigstack.new: base_url must start with http:// or https://", 2)
+    config_error("gigstack.new: base_url must start with http:// or https://")
   end
   if base:match("^http://") and not opts.allow_http and not M.is_loopback(base) then
-    error("gigstack.new: base_url: http:// sends the API key in clear to " .. base
-      .. "; use https:// (or allow_http = true for a trusted network)", 2)
+    config_error("gigstack.new: base_url: http:// sends the API key in clear to " .. base
+      .. "; use https:// (or allow_http = true for a trusted network)")
   end
   errors.add_secret(key)
   local c = setmetatable({
@@ -71,6 +167,8 @@ function M.new(opts)
     connect_timeout = check_number(opts, "connect_timeout", 0) or 10,
     concurrency = check_number(opts, "concurrency", 1) or 16,
     validate = opts.validate ~= false,   -- check payloads before sending
+    key_source = key_source,             -- where the key came from (never the key)
+    environment = environment,           -- the CLI profile's "environment", when from there
     stopping = opts.stopping or M.defaults.stopping,
     dry_run = opts.dry_run or M.defaults.dry_run,
     retries = check_number(opts, "retries", 0) or 2,   -- an integer, checked below
@@ -85,12 +183,12 @@ function M.new(opts)
     slot_waiting = {},
   }, Client)
   if math.type(c.retries) ~= "integer" or c.retries > 31 then
-    error("gigstack.new: retries must be an integer from 0 to 31", 2)
+    config_error("gigstack.new: retries must be an integer from 0 to 31")
   end
   if opts.rate_limit ~= nil then
     local rl = opts.rate_limit
     if type(rl) ~= "table" or type(rl.per_second) ~= "number" or rl.per_second <= 0 then
-      error("gigstack.new: rate_limit must be {per_second = n > 0, burst = n >= 1}", 2)
+      config_error("gigstack.new: rate_limit must be {per_second = n > 0, burst = n >= 1}")
     end
     c.bucket = { rate = rl.per_second, burst = math.max(1, rl.burst or rl.per_second),
       tokens = math.max(1, rl.burst or rl.per_second), at = core.now() }

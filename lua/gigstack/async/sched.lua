@@ -23,9 +23,15 @@ local function push_ready(co, ...)
   ready[rtail] = table.pack(co, ...)
 end
 
+--- Called with a task that died with an error nobody joined; a host
+-- (gigstack-run) replaces it to log one line. Counted in M.failures.
+function M.on_failure(task)
+  io.stderr:write("gigstack: task failed: ", task.traceback, "\n")
+end
+
 local function report(task)
   M.failures = M.failures + 1
-  io.stderr:write("gigstack: task failed: ", task.traceback, "\n")
+  M.on_failure(task)
 end
 
 local function finish(task, ok, ...)
@@ -43,6 +49,7 @@ local function finish(task, ok, ...)
     if not task.joiners[1] and not task.silent then report(task) end
   end
   for _, co in ipairs(task.joiners) do push_ready(co) end
+  for _, co in ipairs(task.watchers or {}) do push_ready(co) end
 end
 
 local function resume(co, ...)
@@ -181,6 +188,7 @@ function M.cancel(task, reason)
   task.err = reason
   task.traceback = tostring(reason)
   for _, co in ipairs(task.joiners) do push_ready(co) end
+  for _, co in ipairs(task.watchers or {}) do push_ready(co) end
   return true
 end
 
@@ -273,10 +281,54 @@ function M.off_signal(token)
   core.cancel(token)
 end
 
+-- From inside a task the loop is already running: wait (without a
+-- second loop) until `task` and every non-daemon task it spawned are
+-- done. Watching is not joining: a failure stays the task's own.
+local function settle(task, co)
+  local function pending(t)
+    if not t.done and not t.daemon then return t end
+    for child in pairs(t.children) do
+      local p = pending(child)
+      if p then return p end
+    end
+  end
+  while true do
+    local p = pending(task)
+    if not p then return end
+    p.watchers = p.watchers or {}
+    p.watchers[#p.watchers + 1] = co
+    repeat coroutine.yield() until p.done
+    for i = #p.watchers, 1, -1 do
+      if p.watchers[i] == co then table.remove(p.watchers, i) end
+    end
+  end
+end
+
+local function watchdog_error(seconds)
+  return string.format("watchdog: gigstack.run did not finish within %g s", seconds)
+end
+
 --- Run fn as a task and drive the loop until it and every non-daemon
 -- task it started are finished. opts.timeout (seconds) is a watchdog.
+-- Called from a task (a script under gigstack-run), it runs fn in the
+-- loop already running and returns when fn and its tasks are done.
 function M.run(fn, opts)
   opts = opts or {}
+  local co, is_main = coroutine.running()
+  if not is_main and tasks[co] then
+    local args = opts.args or {}
+    local function body()
+      local main = M.spawn(fn, table.unpack(args))
+      main.silent = true
+      settle(main, coroutine.running())
+      return M.join(main)
+    end
+    if not opts.timeout then return body() end
+    local timed_out = {}
+    local r = table.pack(M.within(opts.timeout, function() return timed_out end, body))
+    if r[1] == nil and r[2] == timed_out then error(watchdog_error(opts.timeout), 2) end
+    return table.unpack(r, 1, r.n)
+  end
   local main = M.spawn(fn, table.unpack(opts.args or {}))
   main.silent = true
   local dog, fired
@@ -293,8 +345,7 @@ function M.run(fn, opts)
     core.cancel(dog)
   end
   if fired and fired.event then
-    error(string.format("watchdog: gigstack.run did not finish within %g s",
-      opts.timeout), 2)
+    error(watchdog_error(opts.timeout), 2)
   end
   if not ok and not main.done then error(why, 2) end
   return M.join(main)

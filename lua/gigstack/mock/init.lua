@@ -200,6 +200,27 @@ function Ctx:list(name, filter, opts)
   end
   local after = q.next or q.starting_after
   if after == "" then after = nil end
+  -- created[gte] / created[lte]: unix seconds (10 digits), inclusive
+  local range = {}
+  for _, op in ipairs{ "gte", "lte" } do
+    local v = q["created[" .. op .. "]"]
+    if v ~= nil and v ~= "" then
+      range[op] = math.tointeger(tonumber(v))
+      if not range[op] or not tostring(v):match("^%d+$") then
+        wire.fail(400, "invalid_field_value", "created[" .. op .. "]: must be unix seconds",
+          { { field = "created[" .. op .. "]", message = "must be unix seconds" } })
+      end
+    end
+  end
+  if range.gte or range.lte then
+    local inner = filter
+    filter = function(item)
+      local t = tonumber(item.created_at or item.created or item.timestamp)
+      if t and t > 1e11 then t = t // 1000 end   -- the older generation stores ms
+      if not t or (range.gte and t < range.gte) or (range.lte and t > range.lte) then return false end
+      return not inner or inner(item)
+    end
+  end
   local items, has_more, next_cursor, total = self.store:page(self.team, name, {
     limit = limit, after = after, asc = sort == "asc", filter = matches,
     key = order_by == "name" and name_key or (opts and opts.key) })

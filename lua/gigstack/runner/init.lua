@@ -1,9 +1,9 @@
 --- gigstack-run's Lua side: options, the emulator for --mock and
--- --serve-mock, running the script as a task, exit codes
--- (0 ok, 1 script error, 2 usage error, 3 items failed, 4 locked,
--- 130/143 signals; documented in man/gigstack-run.1).
+-- --serve-mock, running the script as a task, exit codes a scheduler
+-- can trust (see EXIT below; documented in man/gigstack-run.1).
 local client = require "gigstack.client"
 local sched = require "gigstack.async.sched"
+local errors = require "gigstack.async.errors"
 
 local M = {}
 
@@ -32,13 +32,24 @@ usage: gigstack-run [options] [script.lua [args...]]
                          send none
   --report FILE          write each item's outcome to FILE (.json or .csv)
   --log-format FMT       text or json (default: text on a terminal)
+  --profile NAME         the gigstack CLI profile to take the key from
+                         (~/.config/gigstack/credentials.json)
+  --debug                print tracebacks with errors (also GIGSTACK_DEBUG=1)
   -e CODE                run CODE before the script
   -v, --version          print versions and exit
   -h, --help             print this help and exit
-Exit codes: 0 all done, 1 script error, 2 usage or configuration error,
-3 some items or jobs failed, 4 lock held by another run,
-130/143 stopped by SIGINT/SIGTERM.
-Environment: GIGSTACK_API_KEY, GIGSTACK_BASE_URL.  See gigstack-run(1).
+Exit codes:
+  0    everything done
+  1    script error (also a task that failed and nobody waited for)
+  2    usage or configuration error: bad option, no API key, --report or
+       --lock path not writable (checked before any request)
+  3    some items or scheduled jobs failed (a --once job that raised too)
+  4    --lock held by another run
+  130  stopped by SIGINT, 143 by SIGTERM
+Environment: GIGSTACK_API_KEY, GIGSTACK_PROFILE, GIGSTACK_BASE_URL,
+GIGSTACK_WEBHOOK_URL, GIGSTACK_DEBUG, GIGSTACK_LUA_DIR. Keys: api_key,
+then GIGSTACK_API_KEY, then the credentials.json of the gigstack CLI
+(must not be readable by others); with --mock the emulator's key wins.
 ]==]
 
 local function usage_error(msg)
@@ -72,6 +83,11 @@ local function parse(argv)
       o.state_file = argv[i]
       o.mock = true
     elseif a == "--once" then o.once = true
+    elseif a == "--debug" then o.debug = true
+    elseif a == "--profile" then
+      i = i + 1
+      if not argv[i] or argv[i] == "" then return nil, "--profile needs a NAME" end
+      o.profile = argv[i]
     elseif a == "--dry-run" then o.dry_run = true
     elseif a == "--lock" or a == "--report" or a == "--log-format" then
       i = i + 1
@@ -149,7 +165,37 @@ local function serve(o)
   return code
 end
 
+-- Can FILE be written? Checked before the run so that a bad --report
+-- path costs no request. An existing file is opened for update (not
+-- truncated); a new one is created and removed.
+local function writable(path)
+  local f = io.open(path, "r+b")
+  if f then f:close(); return true end
+  local g, err = io.open(path, "ab")
+  if not g then return nil, err end
+  g:close()
+  os.remove(path)
+  return true
+end
+
+local EXIT = { ok = 0, script = 1, config = 2, failed = 3, locked = 4 }
+
+-- Like lua5.4: LUA_INIT_5_4 or LUA_INIT ("@file" or code) runs first
+-- (make coverage loads its line counter this way).
+local function lua_init()
+  local init = os.getenv("LUA_INIT_5_4") or os.getenv("LUA_INIT")
+  if not init or init == "" then return true end
+  local fn, err
+  if init:sub(1, 1) == "@" then fn, err = loadfile(init:sub(2)) else fn, err = load(init, "=LUA_INIT") end
+  if not fn then return nil, err end
+  local ok, rerr = pcall(fn)
+  if not ok then return nil, tostring(rerr) end
+  return true
+end
+
 function M.main(argv)
+  local iok, ierr = lua_init()
+  if not iok then io.stderr:write("gigstack-run: LUA_INIT: ", ierr, "\n"); return 1 end
   local o, err = parse(argv)
   if not o then return usage_error(err) end
   if o.help then io.stdout:write(USAGE); return 0 end
@@ -161,30 +207,74 @@ function M.main(argv)
   end
   if o.serve then return serve(o) end
   if not o.script and #o.chunks == 0 then return usage_error("no script given") end
-
-  if o.lock then
-    local locked, lerr = require("gigstack.core").lock(o.lock)
-    if not locked then io.stderr:write("gigstack-run: ", lerr, "\n"); return 4 end
+  local log = require "gigstack.runner.log"
+  if o.debug then log.debug = true end
+  local function config_fail(msg)
+    io.stderr:write("gigstack-run: ", msg, "\n")
+    return EXIT.config
   end
-  if o.log_format then require("gigstack.runner.log").format = o.log_format end
+
+  if o.report then
+    local wok, werr = writable(o.report)
+    if not wok then return config_fail("--report: cannot write " .. tostring(werr)) end
+  end
+  if o.lock then
+    local locked, lerr, busy = require("gigstack.core").lock(o.lock)
+    if not locked then
+      io.stderr:write("gigstack-run: ", lerr, "\n")
+      return busy and EXIT.locked or EXIT.config
+    end
+  end
+  if o.log_format then log.format = o.log_format end
+  if o.profile then client.defaults.profile = o.profile end
   local tty = require("gigstack.core").isatty(2)
   require("gigstack.runner.report").progress = tty
   if o.dry_run then
     client.defaults.dry_run = function(method, path, body)
-      require("gigstack.runner.log").event("dry_run.write", { method = method, path = path, body = body })
+      log.event("dry_run.write", { method = method, path = path, body = body })
     end
   end
-  if o.once then require("gigstack.runner.schedule").once = true end
+  local schedule = require "gigstack.runner.schedule"
+  local webhooks = require "gigstack.runner.webhooks"
+  if o.once then
+    schedule.once = true
+    webhooks.keep_alive = false    -- --once: listeners do not hold the run open
+  end
 
   local main
   if o.script then
     local fn, lerr = loadfile(o.script ~= "-" and o.script or nil)
-    if not fn then io.stderr:write("gigstack-run: ", lerr, "\n"); return 1 end
+    if not fn then io.stderr:write("gigstack-run: ", lerr, "\n"); return EXIT.script end
     main = fn
   end
   local arg = { [0] = o.script or "-e" }
   for i, v in ipairs(o.args) do arg[i] = v end
   _G.arg = arg   -- like lua5.4: scripts read their arguments from `arg`
+
+  -- The emulator starts before the script and closes after the loop:
+  -- it serves schedules, listeners, --once jobs and the grace period.
+  local server
+  if o.mock then
+    local ok_mock, mock_or_err = pcall(start_mock, o)
+    if not ok_mock then return config_fail("--mock: " .. log.describe(mock_or_err)) end
+    server = mock_or_err
+    client.defaults.base_url = server.base_url
+    client.defaults.api_key = server.api_key
+    client.defaults.pinned = true      -- the emulator's key beats GIGSTACK_API_KEY
+    client.defaults.mock = server
+    for _, var in ipairs{ "GIGSTACK_API_KEY", "GIGSTACK_BASE_URL" } do
+      local v = os.getenv(var)
+      if v and v ~= "" then
+        log.event("mock.env_ignored", { variable = var,
+          message = "--mock: " .. var .. " is set and ignored; using the emulator's" }, "warn")
+      end
+    end
+  end
+
+  -- A task that fails with nobody waiting for it: one line (exit 1).
+  sched.on_failure = function(task)
+    log.failure("task.failed", task.err, task.traceback)
+  end
 
   -- SIGINT/SIGTERM: start no new request, let those in flight finish
   -- within the grace period, then stop; exit 128 + signal number.
@@ -194,8 +284,8 @@ function M.main(argv)
   local function on_stop(ev)
     if signalled then return end
     signalled = ev.signal
-    require("gigstack.runner.schedule").stop_all()
-    require("gigstack.runner.webhooks").stop()
+    schedule.stop_all()
+    webhooks.stop()
     local grace = o.grace or 10
     io.stderr:write(string.format("gigstack-run: %s: starting no new requests; %d in flight, "
       .. "%g s to finish\n", ev.signal, (require("gigstack.core").stats()), grace))
@@ -205,35 +295,32 @@ function M.main(argv)
   end
   for _, sig in ipairs{ "SIGINT", "SIGTERM" } do tokens[#tokens + 1] = sched.on_signal(sig, on_stop) end
 
-  local ok, rerr = xpcall(sched.run, function(e)
-    if type(e) == "string" and e:find("\nstack traceback:", 1, true) then return e end
-    return debug.traceback(tostring(e), 2)
-  end, function()
-    local server
-    if o.mock then
-      server = start_mock(o)
-      client.defaults.base_url = server.base_url
-      client.defaults.api_key = server.api_key
-      client.defaults.mock = server
-    end
+  local failure    -- {err, traceback} of the script (or a -e chunk)
+  local function catch(e)
+    failure = { err = e, traceback = debug.traceback(log.describe(e), 2) }
+    return e
+  end
+  local ok, rerr = pcall(sched.run, function()
     for _, code in ipairs(o.chunks) do
       local fn, cerr = load(code, "=(command line)")
       if not fn then error(cerr, 0) end
-      fn()
+      if not xpcall(fn, catch) then return end
     end
-    local ok_main, merr = xpcall(function() if main then main(table.unpack(o.args)) end end,
-      debug.traceback)
-    if server then
-      server.close()
-      if o.state_file then assert(server.emulator:save()) end   -- saved even after a script error
-    end
-    if not ok_main then error(merr, 0) end
+    if main then xpcall(main, catch, table.unpack(o.args)) end
   end)
   for _, t in ipairs(tokens) do sched.off_signal(t) end
+  webhooks.stop()
+  if server then
+    server.close()
+    if o.state_file then   -- saved even after a script error
+      local sok, serr = server.emulator:save()
+      if not sok then io.stderr:write("gigstack-run: --mock-state: ", tostring(serr), "\n") end
+    end
+  end
+
   local report = require "gigstack.runner.report"
   if #report.items > 0 then
-    local log = require "gigstack.runner.log"
-    if log.format == "json" or (not log.format and not report.progress) then
+    if log.resolve() == "json" then
       local fields = { items = #report.items }
       for k, v in pairs(report.counts()) do fields[k] = v end
       log.event("run.summary", fields)       -- JSON lines stay JSON lines
@@ -242,18 +329,30 @@ function M.main(argv)
       io.stderr:write(table.concat(report.summary(), "\n"), "\n")
     end
   end
+  local code = EXIT.ok
+  if not ok and not signalled then failure = failure or { err = rerr } end
+  if failure and not signalled then
+    if log.resolve() == "json" then
+      log.failure("run.failed", failure.err, failure.traceback)
+    else
+      io.stderr:write("gigstack-run: ", log.describe(failure.err), "\n")
+      if log.debug and failure.traceback then io.stderr:write(failure.traceback, "\n") end
+    end
+    code = (errors.is(failure.err) and failure.err.kind == "config") and EXIT.config or EXIT.script
+  elseif sched.failures > 0 then
+    code = EXIT.script
+  elseif (report.counts().failed or 0) > 0 or schedule.failures() > 0 then
+    code = EXIT.failed
+  end
   if o.report then
     local wok, werr = report.write(o.report)
-    if not wok then io.stderr:write("gigstack-run: cannot write report: ", tostring(werr), "\n") end
+    if not wok then
+      io.stderr:write("gigstack-run: cannot write report: ", tostring(werr), "\n")
+      if code == EXIT.ok then code = EXIT.script end
+    end
   end
   if signalled then return signalled == "SIGINT" and 130 or 143 end
-  if not ok then
-    io.stderr:write("gigstack-run: ", require("gigstack.async.errors").scrub(tostring(rerr)), "\n")
-    return 1
-  end
-  if sched.failures > 0 then return 1 end
-  if (report.counts().failed or 0) > 0 then return 3 end
-  return 0
+  return code
 end
 
 return M

@@ -4,7 +4,8 @@
 local json = require "gigstack.async.json"
 local errors = require "gigstack.async.errors"
 
-local M = { format = nil, out = io.stderr, lines = {} }
+-- debug: tracebacks in text mode too (--debug, GIGSTACK_DEBUG=1)
+local M = { format = nil, out = io.stderr, lines = {}, debug = os.getenv("GIGSTACK_DEBUG") == "1" }
 
 local function is_tty()
   return require("gigstack.core").isatty(2)
@@ -24,11 +25,51 @@ local function text_of(v)
   return json.encode(v) or tostring(v)
 end
 
+--- The format in use: the one set, else text on a terminal, JSON lines otherwise.
+function M.resolve()
+  M.format = M.format or (is_tty() and "text" or "json")
+  return M.format
+end
+
+--- One line for any error: an error value prints kind, status, message
+-- and request id; a string loses the position when it points into the
+-- library (the user's script keeps its file:line) and its traceback; a
+-- table without __tostring says what it is instead of `table: 0x…`.
+local function describe(e)
+  if errors.is(e) then return (tostring(e):gsub("^gigstack ", "")) end
+  if type(e) == "table" then
+    local mt = getmetatable(e)
+    if mt and mt.__tostring then return (tostring(e):match("^[^\n]*")) end
+    if type(e.message) == "string" then return e.message end
+    local ok, text = pcall(json.encode, e)
+    return "error object " .. (ok and text or "(a table)")
+  end
+  local s = tostring(e):gsub("\nstack traceback:.*$", "")
+  s = s:gsub("^[^\n]-/lua/gigstack/[%w_/]+%.lua:%d+: ", "")
+  return s
+end
+
+--- (scrubbed of every known key, whatever the error's shape)
+function M.describe(e)
+  return errors.scrub(describe(e))
+end
+
+--- Log a failure as one line: the described error, and its traceback
+-- in JSON mode (one JSON line) or with debug on.
+function M.failure(name, err, traceback, fields)
+  local f = {}
+  for k, v in pairs(fields or {}) do f[k] = v end
+  f.error = M.describe(err)
+  if errors.is(err) then f.kind, f.status, f.request_id = err.kind, err.status, err.request_id end
+  if traceback and (M.debug or M.resolve() == "json") then f.traceback = traceback end
+  M.event(name, f, "error")
+end
+
 --- log.event("schedule.skipped", {job = "...", reason = "..."}, "warn")
 function M.event(name, fields, level)
   fields = fields or {}
   level = level or "info"
-  M.format = M.format or (is_tty() and "text" or "json")
+  M.resolve()
   local line
   if M.format == "json" then
     local rec = { ts = os.date("!%Y-%m-%dT%H:%M:%SZ"), level = level, event = name }
@@ -39,8 +80,13 @@ function M.event(name, fields, level)
     for k in pairs(fields) do keys[#keys + 1] = k end
     table.sort(keys)
     local parts = { os.date("%H:%M:%S"), level, name }
-    for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. redact(text_of(fields[k])) end
+    local tb
+    for _, k in ipairs(keys) do
+      if k == "traceback" then tb = fields[k]
+      else parts[#parts + 1] = k .. "=" .. redact(text_of(fields[k])) end
+    end
     line = table.concat(parts, " ")
+    if tb then line = line .. "\n" .. redact(tostring(tb)) end   -- debug only
   end
   M.lines[#M.lines + 1] = line
   if #M.lines > 1000 then table.remove(M.lines, 1) end

@@ -25,11 +25,15 @@ local function run_job(job, at)
   job.runs = job.runs + 1
   job.fired[#job.fired + 1] = at
   local task = sched.spawn(function()
-    local ok, err = xpcall(job.fn, debug.traceback, at)
+    local tb
+    local ok, err = xpcall(job.fn, function(e)
+      tb = debug.traceback(log.describe(e), 2)
+      return e
+    end, at)
     job.running = false
     if not ok then
       job.failures = job.failures + 1
-      log.event("schedule.failed", { job = job.name, error = tostring(err) }, "error")
+      log.failure("schedule.failed", err, tb, { job = job.name })
     end
   end)
   task.silent = true
@@ -68,6 +72,13 @@ function M.every(expr, fn, opts)
     end
   end)
   return job
+end
+
+--- How many runs of any job raised (gigstack-run exits 3 when > 0).
+function M.failures()
+  local n = 0
+  for _, job in ipairs(M.jobs) do n = n + job.failures end
+  return n
 end
 
 --- Stop every job's timer (runs in progress finish).

@@ -12,7 +12,9 @@ local log = require "gigstack.runner.log"
 local resources = require "gigstack.resources"
 local client = require "gigstack.client"
 
-local M = { handlers = {}, listener = nil }
+-- keep_alive = false (gigstack-run --once): an open listener does not
+-- hold the run open; it closes when the script and its jobs are done.
+local M = { handlers = {}, listener = nil, keep_alive = true }
 
 local SEEN_MAX = 10000          -- event ids remembered in memory (the journal keeps all)
 
@@ -118,11 +120,15 @@ local function dispatch(l, ev)
   return 200
 end
 
---- Start the listener. opts: host (127.0.0.1), port (0 = any), secret
--- (random if absent), journal (gigstack.runner.journal: events done are
--- recorded there, and two listeners on one journal process an event
--- once), client (fetches each event's object; default gigstack.new{};
--- false hands handlers the unverified event).
+--- Start the listener. opts: host (127.0.0.1; "0.0.0.0" behind a
+-- reverse proxy), port (0 = any), secret (random if absent), journal
+-- (gigstack.runner.journal: events done are recorded there, and two
+-- listeners on one journal process an event once), client (fetches each
+-- event's object; default gigstack.new{}; false hands handlers the
+-- unverified event), public_url (what gigstack must call, e.g.
+-- https://hooks.example.mx; default $GIGSTACK_WEBHOOK_URL, else the local
+-- address). l.url carries the secret: give it to gigstack, never print
+-- it; l.display_url hides it.
 function M.listen(opts)
   if M.listener then return M.listener end
   opts = opts or {}
@@ -157,9 +163,21 @@ function M.listen(opts)
     end }
   if not server then error("gigstack.on: " .. err, 3) end
   l.server = server
-  l.url = server.url .. "/hooks/" .. l.secret
+  local public = opts.public_url or os.getenv("GIGSTACK_WEBHOOK_URL")
+  if public == "" then public = nil end
+  if public and not public:match("^https?://[^%s/]+") then
+    server.close()
+    error("gigstack.on: public_url must be an http(s) URL, got " .. public, 3)
+  end
+  l.local_url = server.url
+  l.base = (public or server.url):gsub("/+$", "") .. "/hooks/"
+  l.url = l.base .. l.secret
+  l.display_url = l.base .. "…"
+  function l.register(api, events) return M.register(api, l, events) end
   -- a task that keeps gigstack-run alive while the listener is open
-  l.keeper = sched.spawn(function() while not l.closed do sched.sleep(0.2) end end)
+  if M.keep_alive then
+    l.keeper = sched.spawn(function() while not l.closed do sched.sleep(0.2) end end)
+  end
   function l.close()
     if l.closed then return end
     l.closed = true
@@ -168,6 +186,36 @@ function M.listen(opts)
   end
   M.listener = l
   return l
+end
+
+--- Register the listener on gigstack: the webhook already pointing at
+-- this listener (its URL up to /hooks/, whatever the secret of an
+-- earlier run) is updated with the new URL and events; more than one
+-- such webhook (left by older runs) are deleted but the first; none:
+-- one is created. Returns the webhook and "created" or "updated", or
+-- nil, err.
+function M.register(gs, l, events)
+  local mine = {}
+  for w in gs.webhooks:each{ limit = 100 } do
+    if type(w.url) == "string" and w.url:sub(1, #l.base) == l.base then mine[#mine + 1] = w end
+  end
+  local body = { url = l.url, events = events, status = "active" }
+  local hook, err, action
+  if mine[1] then
+    hook, err = gs.webhooks:update(mine[1].id, body)
+    action = "updated"
+  else
+    hook, err = gs.webhooks:create(body)
+    action = "created"
+  end
+  if not hook then return nil, err end
+  for i = 2, #mine do
+    local ok, derr = gs.webhooks:delete(mine[i].id)
+    if not ok then log.event("webhook.cleanup_failed", { id = mine[i].id, error = log.describe(derr) }, "warn") end
+  end
+  log.event("webhook.registered", { id = hook.id, url = l.display_url, action = action,
+    removed = #mine > 1 and #mine - 1 or nil })
+  return hook, action
 end
 
 --- Register fn for an event type ("*" for every event); starts the

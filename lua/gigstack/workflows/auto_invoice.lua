@@ -7,6 +7,8 @@ local csv = require "gigstack.runner.csv"
 local json = require "gigstack.async.json"
 local money = require "gigstack.fiscal.money"
 local report = require "gigstack.runner.report"
+local tz = require "gigstack.runner.tz"
+local options = require "gigstack.workflows.options"
 
 local M = {}
 
@@ -14,20 +16,44 @@ local COLUMNS = { "sale_id", "customer_name", "rfc", "tax_system", "zip", "email
   "description", "product_key", "unit_key", "quantity", "unit_price", "iva_rate",
   "payment_form" }
 
+--- The header's problem in one line (missing columns, and what the
+-- file has instead), or nil when every column is there.
+function M.check_header(header)
+  local have, missing = {}, {}
+  for _, name in ipairs(header) do have[name] = true end
+  for _, col in ipairs(COLUMNS) do
+    if not have[col] then missing[#missing + 1] = col end
+  end
+  if #missing == 0 then return nil end
+  return string.format("header: missing column%s %s; the file has: %s; expected: %s",
+    #missing > 1 and "s" or "", table.concat(missing, ", "), table.concat(header, ", "), table.concat(COLUMNS, ","))
+end
+
 --- Group CSV rows (one item per row) into sales; validates each field.
--- Returns sales or nil, list of problems "line N: field: rule".
-function M.sales_from_rows(rows)
+-- header (from the CSV) is checked once, before the rows. Returns sales
+-- or nil, list of problems "line N: field: rule".
+function M.sales_from_rows(rows, header)
   local sales, by_id, problems = {}, {}, {}
+  if header then
+    local herr = M.check_header(header)
+    if herr then return nil, { herr } end
+  end
+  local reported = {}   -- a column missing from JSON sales: said once
   for _, row in ipairs(rows) do
     local function bad(field, rule)
       problems[#problems + 1] = string.format("line %d: %s: %s", row._line, field, rule)
     end
+    local complete = true
     for _, col in ipairs(COLUMNS) do
-      if row[col] == nil then bad(col, "column is missing") end
+      if row[col] == nil then
+        complete = false
+        if not reported[col] then reported[col] = true; bad(col, "is missing") end
+      end
     end
-    if #problems == 0 then
+    if complete then
       local price, perr = money.cents(row.unit_price)
-      if not price then bad("unit_price", perr) end
+      if not price then bad("unit_price", perr)
+      elseif price <= 0 then bad("unit_price", "must be greater than 0, got " .. row.unit_price) end
       local qty = tonumber(row.quantity)
       if not qty or qty <= 0 then bad("quantity", "must be a number greater than 0") end
       local rate = tonumber(row.iva_rate)
@@ -78,7 +104,7 @@ end
 -- skipped, and the idempotency key comes from the journal key.
 -- Returns a summary {sales, payments, invoices, failures = {{sale, error}}}.
 function M.run(gs, sales, opts)
-  opts = opts or {}
+  opts = options.check("auto_invoice.run", opts, { "concurrency", "journal" })
   local results = gigstack.map(sales, opts.concurrency or 8, function(sale)
     local body = M.payment_body(sale)
     if not opts.journal then return gigstack.check(gs.payments:register(body)) end
@@ -113,15 +139,69 @@ end
 --   payment_form, items = [{description, product_key, unit_key, quantity,
 --   unit_price, iva_rate}]}]. JSON sales are flattened to rows so both
 -- go through the same checks.
+-- A since/until bound as unix seconds: a number is taken as is; a date
+-- "YYYY-MM-DD" is that day's start (since) or end (until) in zone tz;
+-- "YYYY-MM-DDTHH:MM:SSZ" is UTC.
+local function instant(where, v, zone, is_end)
+  if math.type(v) == "integer" then return v end
+  if type(v) == "string" then
+    local y, m, d, h, mi, sec = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)Z$")
+    if y then return tz.days(tonumber(y), tonumber(m), tonumber(d)) * 86400 + h * 3600 + mi * 60 + sec end
+    y, m, d = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+    if y then
+      y, m, d = tonumber(y), tonumber(m), tonumber(d)
+      if m >= 1 and m <= 12 and d >= 1 and d <= 31 then
+        if not is_end then return tz.to_utc(zone, y, m, d, 0, 0) end
+        local next_day = tz.civil(tz.days(y, m, d) * 86400 + 86400)
+        return tz.to_utc(zone, next_day.year, next_day.month, next_day.day, 0, 0) - 1
+      end
+    end
+  end
+  error(string.format("%s: must be unix seconds (an integer), \"YYYY-MM-DD\" or \"YYYY-MM-DDTHH:MM:SSZ\", got %s",
+    where, tostring(v)), 4)
+end
+
+local function created_seconds(p)
+  local t = tonumber(p.created_at or p.created or p.timestamp)
+  if not t then return nil end
+  return t > 1e11 and t // 1000 or t    -- the older generation sends ms
+end
+
 --- Invoice (PUE) every succeeded payment that has none yet. A payment
 -- invoiced meanwhile answers 409 and counts as skipped, so a re-run
--- never invoices twice. Returns {invoiced, skipped, failures}.
+-- never invoices twice. opts (any other key is an error):
+--   since, until  created range, inclusive: unix seconds, "YYYY-MM-DD"
+--                 (a whole day in `tz`) or "YYYY-MM-DDTHH:MM:SSZ"; sent as
+--                 created[gte]/created[lte] and checked again here
+--   tz            zone for dates (default "America/Mexico_City")
+--   status        payment status to list (default "succeeded")
+--   limit         invoice at most this many payments in this run
+--   team, concurrency (default 8)
+-- Returns {invoiced, skipped, failures}.
 function M.from_payments(gs, opts)
-  opts = opts or {}
+  opts = options.check("auto_invoice.from_payments", opts,
+    { "since", "until", "tz", "status", "limit", "team", "concurrency" })
+  local zone_name = opts.tz or "America/Mexico_City"
+  local zone, zerr = tz.zone(zone_name)
+  if not zone then error("auto_invoice.from_payments: tz: " .. zerr, 2) end
+  local since = opts.since ~= nil and instant("auto_invoice.from_payments: since", opts.since, zone, false) or nil
+  local till = opts["until"] ~= nil and instant("auto_invoice.from_payments: until", opts["until"], zone, true) or nil
+  if since and till and since > till then error("auto_invoice.from_payments: since is after until", 2) end
+  if opts.limit ~= nil and (math.type(opts.limit) ~= "integer" or opts.limit < 1) then
+    error("auto_invoice.from_payments: limit must be an integer >= 1", 2)
+  end
+  if opts.status ~= nil and type(opts.status) ~= "string" then
+    error("auto_invoice.from_payments: status must be a string such as \"succeeded\"", 2)
+  end
+  local query = { limit = 100, status = opts.status or "succeeded", team = opts.team,
+    ["created[gte]"] = since, ["created[lte]"] = till }
   local todo = {}
-  for p in gs.payments:each{ limit = 100, status = "succeeded", team = opts.team } do
-    if not p.invoice_id and type(p.client) == "table" and p.client.id and type(p.items) == "table" then
+  for p in gs.payments:each(query) do
+    local at = created_seconds(p)
+    local in_range = not at or ((not since or at >= since) and (not till or at <= till))
+    if in_range and not p.invoice_id and type(p.client) == "table" and p.client.id and type(p.items) == "table" then
       todo[#todo + 1] = p
+      if opts.limit and #todo >= opts.limit then break end
     end
   end
   local out = { invoiced = 0, skipped = 0, failures = {} }
@@ -166,9 +246,9 @@ function M.read_sales(path)
     end
     return M.sales_from_rows(rows)
   end
-  local rows, err = csv.read(path)
-  if not rows then return nil, { path .. ": " .. err } end
-  return M.sales_from_rows(rows)
+  local rows, info = csv.read(path)
+  if not rows then return nil, { path .. ": " .. info } end
+  return M.sales_from_rows(rows, info.header)
 end
 
 return M

@@ -5,6 +5,7 @@
 local money = require "gigstack.fiscal.money"
 local tz = require "gigstack.fiscal.tz"
 local report = require "gigstack.runner.report"
+local options = require "gigstack.workflows.options"
 
 local M = {}
 
@@ -41,7 +42,7 @@ end
 --- opts: month ("YYYY-MM"), dir (for the CSV files), stamp (true: stamp
 -- pending receipts of clients with fiscal data), team.
 function M.run(gs, opts)
-  opts = opts or {}
+  opts = options.check("month_end.run", opts, { "month", "dir", "stamp", "team" })
   local from, to, deadline = month_bounds(opts.month)
   local q = { limit = 100, team = opts.team }
   local function in_month(o) local t = seconds(o.created_at or o.timestamp) return t >= from and t < to end

@@ -4,6 +4,7 @@
 -- idempotency key comes from the payment).
 local gigstack = require "gigstack"
 local money = require "gigstack.fiscal.money"
+local options = require "gigstack.workflows.options"
 
 local M = {}
 
@@ -22,7 +23,7 @@ end
 -- API's. Exactly once: the idempotency key comes from the payment id.
 -- Returns the complement, or nil, reason when there is nothing to do.
 function M.for_payment(gs, payment, opts)
-  opts = opts or {}
+  opts = options.check("ppd_complements.for_payment", opts, { "team" })
   local id = type(payment) == "table" and payment.id or payment
   if type(id) ~= "string" or id == "" then return nil, "a payment id is required" end
   local p, why = fetch("payment " .. id, gs.payments:get(id, { team = opts.team }))
@@ -53,6 +54,7 @@ end
 --- The complement for a payment.succeeded event: the event only says
 -- which payment to look at (see for_payment).
 function M.for_event(gs, ev, opts)
+  opts = options.check("ppd_complements.for_event", opts, { "team" })
   local obj = type(ev) == "table" and type(ev.data) == "table" and ev.data.object
   if type(obj) ~= "table" or type(obj.id) ~= "string" then return nil, "the event names no payment id" end
   return M.for_payment(gs, obj.id, opts)
@@ -62,7 +64,7 @@ end
 -- invoice (metadata.invoice_id) that no complement covers yet. Returns
 -- the number issued and the failures.
 function M.sweep(gs, opts)
-  opts = opts or {}
+  opts = options.check("ppd_complements.sweep", opts, { "team" })
   local covered = {}
   for rep in gs.complements:each{ limit = 100, team = opts.team } do
     if rep.payment_id then covered[rep.payment_id] = true end

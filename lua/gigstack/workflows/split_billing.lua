@@ -7,6 +7,7 @@
 local gigstack = require "gigstack"
 local money = require "gigstack.fiscal.money"
 local report = require "gigstack.runner.report"
+local options = require "gigstack.workflows.options"
 
 local M = {}
 
@@ -16,7 +17,7 @@ local M = {}
 -- concurrency. Returns {vendors = {[team] = {orders, gross, commission,
 -- net}}, totals = {...}, failures = {...}}.
 function M.run(gs, orders, opts)
-  opts = opts or {}
+  opts = options.check("split_billing.run", opts, { "mode", "master", "commission", "concurrency" })
   local mode = opts.mode or "split"
   local keep   -- percent the master keeps
   if mode == "split" then
