@@ -370,3 +370,17 @@ describe("ppd_complements options", function()
     assert.matches("ppd_complements.for_payment: unknown option taem %(known: team%)", tostring(err))
   end)
 end)
+
+describe("the key in the environment", function()
+  it("is not inherited by commands a script starts, unless --keep-key-env", function()
+    local script = "local g = require('gigstack').new{}; print(g.key_source); "
+      .. "os.execute('echo child:\\${GIGSTACK_API_KEY:-none}')"
+    local code, out = support.sh("env GIGSTACK_API_KEY=sk_test_envkey123 " .. RUN .. " -e \"" .. script .. "\"")
+    assert.equals(0, code)
+    assert.equals("GIGSTACK_API_KEY\nchild:none\n", out)
+    local code2, out2 = support.sh("env GIGSTACK_API_KEY=sk_test_envkey123 " .. RUN .. " --keep-key-env -e \""
+      .. script .. "\"")
+    assert.equals(0, code2)
+    assert.equals("GIGSTACK_API_KEY\nchild:sk_test_envkey123\n", out2)
+  end)
+end)

@@ -77,6 +77,7 @@ describe("gigstack-run --help", function()
     -- continuation lines are indented to the same column
     local cols = {}
     for line in help:gmatch("[^\n]+") do
+      if line:match("^Exit codes:") then break end   -- the options end there
       if line:match("^  %-") then
         local lead = line:match("^(  %-%S.-%S%s%s+)%S")
         if lead then cols[#cols + 1] = #lead .. " " .. line end

@@ -792,6 +792,14 @@ static int l_max_inflight (lua_State *L) {
   return 1;
 }
 
+/* core.unsetenv(name): take a variable out of this process's
+** environment, so the processes it starts do not inherit it. */
+static int l_unsetenv (lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_pushboolean(L, unsetenv(name) == 0);
+  return 1;
+}
+
 /* core.isatty(fd) -> boolean: is 0, 1 or 2 a terminal (no shell fork) */
 static int l_isatty (lua_State *L) {
   lua_Integer fd = luaL_checkinteger(L, 1);
@@ -860,6 +868,7 @@ static const luaL_Reg core_funcs[] = {
   {"step", l_step},
   {"max_inflight", l_max_inflight},
   {"isatty", l_isatty},
+  {"unsetenv", l_unsetenv},
   {"now", l_now},
   {"lock", l_lock},
   {"file_mode", l_file_mode},

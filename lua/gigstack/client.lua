@@ -128,7 +128,9 @@ local function find_key(opts)
   if opts.api_key ~= nil then return opts.api_key, "api_key" end
   local d = M.defaults
   if d.pinned and d.api_key then return d.api_key, "host" end
-  local env = os.getenv("GIGSTACK_API_KEY")
+  -- a host may have taken the variable out of the environment (so child
+  -- processes do not inherit the key) and handed it over as env_api_key
+  local env = os.getenv("GIGSTACK_API_KEY") or d.env_api_key
   if env and env ~= "" then return env, "GIGSTACK_API_KEY" end
   local profile = opts.profile or d.profile or os.getenv("GIGSTACK_PROFILE")
   if profile == "" then profile = nil end

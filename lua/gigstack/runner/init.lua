@@ -35,6 +35,8 @@ usage: gigstack-run [options] [script.lua [args...]]
   --profile NAME         the gigstack CLI profile to take the key from
                          (~/.config/gigstack/credentials.json)
   --debug                print tracebacks with errors (also GIGSTACK_DEBUG=1)
+  --keep-key-env         leave GIGSTACK_API_KEY in the environment of the
+                         commands the script starts (default: taken out)
   -e CODE                run CODE before the script
   -v, --version          print versions and exit
   -h, --help             print this help and exit
@@ -84,6 +86,7 @@ local function parse(argv)
       o.mock = true
     elseif a == "--once" then o.once = true
     elseif a == "--debug" then o.debug = true
+    elseif a == "--keep-key-env" then o.keep_key_env = true
     elseif a == "--profile" then
       i = i + 1
       if not argv[i] or argv[i] == "" then return nil, "--profile needs a NAME" end
@@ -227,6 +230,13 @@ function M.main(argv)
   end
   if o.log_format then log.format = o.log_format end
   if o.profile then client.defaults.profile = o.profile end
+  -- the key stays with this process: commands the script starts with
+  -- os.execute or io.popen do not inherit it unless asked
+  local env_key = os.getenv("GIGSTACK_API_KEY")
+  if env_key and not o.keep_key_env then
+    client.defaults.env_api_key = env_key
+    require("gigstack.core").unsetenv("GIGSTACK_API_KEY")
+  end
   local tty = require("gigstack.core").isatty(2)
   require("gigstack.runner.report").progress = tty
   if o.dry_run then
@@ -263,7 +273,7 @@ function M.main(argv)
     client.defaults.pinned = true      -- the emulator's key beats GIGSTACK_API_KEY
     client.defaults.mock = server
     for _, var in ipairs{ "GIGSTACK_API_KEY", "GIGSTACK_BASE_URL" } do
-      local v = os.getenv(var)
+      local v = os.getenv(var) or (var == "GIGSTACK_API_KEY" and env_key or nil)
       if v and v ~= "" then
         log.event("mock.env_ignored", { variable = var,
           message = "--mock: " .. var .. " is set and ignored; using the emulator's" }, "warn")
