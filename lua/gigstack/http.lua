@@ -148,7 +148,9 @@ local function header_lines(headers)
   return lines
 end
 
---- listen{host, port, handler, max_body, max_header, idle_timeout}
+--- listen{host, port, handler, max_body, max_header, idle_timeout, and the
+-- other core.listen limits: max_headers, max_connections, max_response,
+-- header_timeout, body_timeout, write_timeout}
 -- -> server {port, url, close} | nil, message. handler(req) runs as a
 -- task per request and returns status, headers, body (or calls
 -- req:respond / req:abort itself).
@@ -185,6 +187,10 @@ function M.listen(opts)
       req:respond(status or 204, headers, body)
     end
   end)
+
+  --- counters from the C server: connections, accepted, evicted, refused,
+  -- header_timeouts, body_timeouts, write_timeouts, idle_closed
+  function server.stats() return srv:stats() end
 
   function server.close()
     if server.closed then return end
