@@ -439,7 +439,7 @@ static int on_headers_complete (llhttp_t *p) {
   if (has_body && p->http_major == 1 && p->http_minor >= 1
       && expects_continue(c->cur))
     conn_continue(c);
-  set_phase(c, PH_BODY, c->srv->opts.body_timeout_ms);
+  if (has_body) set_phase(c, PH_BODY, c->srv->opts.body_timeout_ms);
   return 0;
 }
 
