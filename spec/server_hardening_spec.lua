@@ -245,4 +245,20 @@ describe("server hardening", function()
       assert.equals(2, st.accepted)   -- the first connection was closed, not reused
     end, WATCHDOG)
   end)
+
+  it("client: a body of exactly max_response arrives whole, one byte more is refused", function()
+    gigstack.run(function()
+      -- 100,000 distinct-enough bytes: a buffer sized one short would cut or corrupt them
+      local body = string.rep("0123456789", 10000)
+      local server = assert(http.listen{ port = 0,
+        handler = function(req) return 200, {}, req.path == "/over" and body .. "!" or body end })
+      local exact = http.request{ url = server.url .. "/exact", max_response = 100000 }
+      local over, err = http.request{ url = server.url .. "/over", max_response = 100000 }
+      server.close()
+      assert.equals(200, exact.status)
+      assert.equals(body, exact.body)
+      assert.is_nil(over)
+      assert.equals("too_large", err.kind)
+    end, WATCHDOG)
+  end)
 end)
