@@ -143,7 +143,7 @@ static int buf_reserve (struct buf *b, size_t need, size_t limit) {
   if (need <= b->cap) return 0;
   cap = b->cap ? b->cap : 1024;
   while (cap < need) cap *= 2;
-  if (cap > limit + 1) cap = limit + 1 > need ? limit + 1 : need;
+  if (limit < SIZE_MAX && cap > limit + 1) cap = limit + 1 > need ? limit + 1 : need;
   np = realloc(b->p, cap);
   if (!np) return -1;
   b->p = np;

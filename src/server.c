@@ -105,7 +105,7 @@ static int buf_add_lim (struct buf *b, const char *p, size_t n, size_t limit) {
     size_t need = b->len + n + 1, cap = b->cap ? b->cap * 2 : need;
     char *np;
     if (cap < need) cap = need;
-    if (cap > limit + 1 && need <= limit + 1) cap = limit + 1;
+    if (limit < SIZE_MAX && cap > limit + 1 && need <= limit + 1) cap = limit + 1;
     if (cap < need) cap = need;
     np = realloc(b->p, cap);
     if (!np) return -1;
