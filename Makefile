@@ -140,7 +140,7 @@ LLHTTP_SRC = $(LLHTTP_SRCDIR)/llhttp.c $(LLHTTP_SRCDIR)/api.c $(LLHTTP_SRCDIR)/h
 ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o $(LLHTTP_OBJ)
 
 .PHONY: all deps release-deps demo test suite check lint clean install install-rock \
-        install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps coverage
+        install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps coverage hardening
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a \
      $(BUILD)/$(SHLIB) $(BUILD)/gigstack.pc
@@ -305,6 +305,15 @@ coverage: deps
 	    /^Taken at least once/ && f {t+=$$5*$$7/100; f=""} \
 	    END {printf "C lines: %.1f%% (%d of %d); C branches taken: %.1f%% (%d of %d)\n", 100*l/L, l+0.5, L, 100*t/B, t+0.5, B}'
 	@lua5.4 scripts/dev/lua_coverage.lua report $(COV)/lua lua | tail -1
+
+# The HTTP server against full-size attacks (slowloris x 900 under
+# ulimit -n 1024, 200 x 8,000 headers, 100-continue), the client's peak
+# RSS for a 64 MiB body and the emulator's throughput under wrk; prints
+# figures. Loopback only, bounded, about a minute. wrk is needed here only.
+hardening: deps all
+	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@bash bench/hardening.sh $(BUILD)
 
 install: install-lua install-lib install-data
 

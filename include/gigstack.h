@@ -97,6 +97,9 @@ struct gs_response {
   size_t headers_len;
   const char *body;
   size_t body_len;
+  char **own_body;          /* the callback may take *own_body (malloc'd,
+                               NUL-terminated, body_len bytes; free it) by
+                               setting it to NULL; NULL when no buffer */
   double elapsed;           /* seconds of the last attempt */
   long new_connections;     /* 0 when a kept-alive connection was reused */
   int sent;                 /* enum gs_sent of the last attempt */
@@ -145,8 +148,28 @@ struct gs_server_opts {
   const char *host;          /* NULL: 127.0.0.1 */
   int port;                  /* 0: the OS picks one */
   size_t max_body;           /* 0: 1 MiB; larger bodies get 413 */
-  size_t max_header;         /* 0: 16 KiB; larger heads get 431 */
+  size_t max_header;         /* 0: 16 KiB of request line and headers, each
+                                header charged 64 bytes besides its name and
+                                value; larger heads get 431 */
   unsigned idle_timeout_ms;  /* 0: 30000; idle keep-alive connections close */
+  unsigned header_timeout_ms;  /* 0: 10000; from a connection's first byte (or
+                                  its accept) to the end of the headers; bytes
+                                  arriving never extend it; 408 and close */
+  unsigned body_timeout_ms;    /* 0: 30000; end of headers to end of body */
+  unsigned write_timeout_ms;   /* 0: 30000; a queued response not taken by
+                                  the client in this time closes it */
+  size_t max_connections;      /* 0: half the fd limit, at most 1000; at the
+                                  cap a new client evicts the connection that
+                                  has waited longest without a request */
+  size_t max_headers;          /* 0: 100; more get 431 */
+  size_t max_response;         /* 0 (or more): 2 GiB - 1; a larger response
+                                  body gets a 500 and the connection closes */
+};
+
+/* Counters since the server started; connections is the current count. */
+struct gs_server_stats {
+  size_t connections, accepted, evicted, refused;
+  size_t header_timeouts, body_timeouts, write_timeouts, idle_closed;
 };
 
 /* A complete request arrived. The callee owns req and must call
@@ -159,6 +182,7 @@ struct gs_server *gs_server_new (uv_loop_t *loop,
                                  const struct gs_server_opts *opts,
                                  gs_serve_fn serve, void *ud, int *err);
 int gs_server_port (const struct gs_server *s);
+void gs_server_get_stats (const struct gs_server *s, struct gs_server_stats *st);
 /* Stop listening and close every connection; memory is released from
 ** close callbacks. Requests already handed out stay valid. */
 void gs_server_close (struct gs_server *s);

@@ -137,6 +137,22 @@ static void request_free (struct gs_request *r) {
 
 /* ===== libcurl data callbacks (pure C, no engine calls) ===== */
 
+/* Grow b to hold need bytes: double, but never past limit + 1, so a
+** response at the cap costs about the cap, not twice it. */
+static int buf_reserve (struct buf *b, size_t need, size_t limit) {
+  size_t cap;
+  char *np;
+  if (need <= b->cap) return 0;
+  cap = b->cap ? b->cap : 1024;
+  while (cap < need) cap *= 2;
+  if (limit < SIZE_MAX && cap > limit + 1) cap = limit + 1 > need ? limit + 1 : need;
+  np = realloc(b->p, cap);
+  if (!np) return -1;
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
 static size_t on_body (char *p, size_t size, size_t n, void *ud) {
   struct gs_request *r = ud;
   size_t len = size * n;
@@ -144,7 +160,20 @@ static size_t on_body (char *p, size_t size, size_t n, void *ud) {
     r->too_large = 1;
     return 0;  /* aborts the transfer with CURLE_WRITE_ERROR */
   }
-  return buf_add(&r->resp, p, len) == 0 ? len : 0;
+  if (r->resp.cap == 0) {
+    /* a declared length within the cap sizes the buffer once */
+    curl_off_t cl = -1;
+    if (curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK
+        && cl > 0 && (curl_off_t)len <= cl && (uint64_t)cl <= r->max_response
+        && buf_reserve(&r->resp, (size_t)cl + 1, r->max_response) != 0)
+      return 0;
+  }
+  if (buf_reserve(&r->resp, r->resp.len + len + 1, r->max_response) != 0)
+    return 0;
+  memcpy(r->resp.p + r->resp.len, p, len);
+  r->resp.len += len;
+  r->resp.p[r->resp.len] = '\0';
+  return len;
 }
 
 static size_t on_header (char *p, size_t size, size_t n, void *ud) {
@@ -250,8 +279,14 @@ static void report (struct gs_engine *e, struct gs_request *r,
   }
   res.headers = r->head.p ? r->head.p : "";
   res.headers_len = r->head.len;
+  /* hand over a buffer no larger than its contents */
+  if (r->resp.p && r->resp.cap > r->resp.len + 1 + 4096) {
+    char *np = realloc(r->resp.p, r->resp.len + 1);
+    if (np) { r->resp.p = np; r->resp.cap = r->resp.len + 1; }
+  }
   res.body = r->resp.p ? r->resp.p : "";
   res.body_len = r->resp.len;
+  res.own_body = &r->resp.p;
   res.elapsed = elapsed;
   res.new_connections = connects;
   res.sent = sent;

@@ -168,7 +168,14 @@ static void on_done (struct gs_request *r, const struct gs_response *res,
                                                strlen(res->error_msg)) : NULL;
     ev->headers = dup_bytes(res->headers, res->headers_len);
     ev->headers_len = res->headers_len;
-    ev->body = dup_bytes(res->body, res->body_len);
+    /* the engine's buffer itself: a capped response costs its size
+    ** here and once more only as the Lua string */
+    if (res->own_body && *res->own_body) {
+      ev->body = *res->own_body;
+      *res->own_body = NULL;
+    } else {
+      ev->body = dup_bytes(res->body, res->body_len);
+    }
     ev->body_len = ev->body ? res->body_len : 0;
     if (!ev->body || !ev->headers) {
       ev->status = 0;
@@ -448,8 +455,16 @@ static size_t opt_size (lua_State *L, int t, const char *field) {
   return (size_t)v;
 }
 
-/* core.listen{host=, port=, max_body=, max_header=, idle_timeout=}
-** -> server, token | fail, message */
+static unsigned opt_timeout (lua_State *L, const char *field) {
+  long ms = opt_ms(L, 1, field);
+  if (ms > 86400000L) luaL_error(L, "%s: must be at most a day", field);
+  return (unsigned)ms;
+}
+
+/* core.listen{host=, port=, max_body=, max_header=, max_headers=,
+** max_connections=, max_response=, idle_timeout=, header_timeout=,
+** body_timeout=, write_timeout=} -> server, token | fail, message
+** (sizes and counts are integers, timeouts seconds; 0 or nil: default) */
 static int l_listen (lua_State *L) {
   struct ctx *c = check_ctx(L);
   struct gs_server_opts o;
@@ -468,11 +483,13 @@ static int l_listen (lua_State *L) {
   }
   o.max_body = opt_size(L, 1, "max_body");
   o.max_header = opt_size(L, 1, "max_header");
-  {
-    long idle = opt_ms(L, 1, "idle_timeout");
-    luaL_argcheck(L, idle <= 86400000L, 1, "idle_timeout must be at most a day");
-    o.idle_timeout_ms = (unsigned)idle;
-  }
+  o.max_headers = opt_size(L, 1, "max_headers");
+  o.max_connections = opt_size(L, 1, "max_connections");
+  o.max_response = opt_size(L, 1, "max_response");
+  o.idle_timeout_ms = opt_timeout(L, "idle_timeout");
+  o.header_timeout_ms = opt_timeout(L, "header_timeout");
+  o.body_timeout_ms = opt_timeout(L, "body_timeout");
+  o.write_timeout_ms = opt_timeout(L, "write_timeout");
   su = lua_newuserdatauv(L, sizeof *su, 0);
   su->l = NULL;
   luaL_setmetatable(L, SERVER_MT);
@@ -500,6 +517,22 @@ static int server_port (lua_State *L) {
   struct server_ud *su = check_server(L);
   if (!su->l) return luaL_error(L, "server is closed");
   lua_pushinteger(L, gs_server_port(su->l->u.server));
+  return 1;
+}
+
+/* server:stats() -> {connections=, accepted=, evicted=, refused=,
+** header_timeouts=, body_timeouts=, write_timeouts=, idle_closed=} */
+static int server_stats (lua_State *L) {
+  struct server_ud *su = check_server(L);
+  struct gs_server_stats st;
+  if (!su->l) return luaL_error(L, "server is closed");
+  gs_server_get_stats(su->l->u.server, &st);
+  lua_createtable(L, 0, 8);
+#define STAT(f) (lua_pushinteger(L, (lua_Integer)st.f), lua_setfield(L, -2, #f))
+  STAT(connections); STAT(accepted); STAT(evicted); STAT(refused);
+  STAT(header_timeouts); STAT(body_timeouts); STAT(write_timeouts);
+  STAT(idle_closed);
+#undef STAT
   return 1;
 }
 
@@ -880,6 +913,7 @@ static const luaL_Reg core_funcs[] = {
 
 static const luaL_Reg server_meth[] = {
   {"port", server_port},
+  {"stats", server_stats},
   {"close", server_close},
   {NULL, NULL}
 };

@@ -183,9 +183,11 @@ local function header_lines(headers)
   return lines
 end
 
---- listen{host, port, handler, max_body, max_header, idle_timeout,
--- on_error} -> server {port, url, close} | nil, message. handler(req)
--- runs as a task per request and returns status, headers, body (or calls
+--- listen{host, port, handler, max_body, max_header, idle_timeout, on_error,
+-- and the other core.listen limits: max_headers, max_connections,
+-- max_response, header_timeout, body_timeout, write_timeout}
+-- -> server {port, url, close, stats} | nil, message. handler(req) runs
+-- as a task per request and returns status, headers, body (or calls
 -- req:respond / req:abort itself). A handler that raises, or answers with
 -- a header holding CR/LF/NUL, gets the client a 500 and calls
 -- on_error(message) (default: a line on stderr).
@@ -226,6 +228,10 @@ function M.listen(opts)
       if sent == nil and why then on_error(why) end
     end
   end)
+
+  --- counters from the C server: connections, accepted, evicted, refused,
+  -- header_timeouts, body_timeouts, write_timeouts, idle_closed
+  function server.stats() return srv:stats() end
 
   function server.close()
     if server.closed then return end
