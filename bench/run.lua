@@ -211,6 +211,8 @@ local function nginx_start()
   nginx_prefix = (sh("mktemp -d /tmp/gigstack-bench.XXXXXX"):gsub("%s+$", ""))
   assert(nginx_prefix:match("^/tmp/gigstack%-bench%."), "mktemp failed")
   os.execute("mkdir -p " .. q(nginx_prefix .. "/www") .. " " .. q(nginx_prefix .. "/tmp"))
+  -- run as root, nginx's worker is "nobody": it must read the document root
+  os.execute("chmod 755 " .. q(nginx_prefix))
   local body = envelope_body()
   write_file(nginx_prefix .. "/www/payment_envelope.json", body)
   local port = free_port()
@@ -224,7 +226,7 @@ local function nginx_start()
     local text, cok = sh("curl -s --max-time 2 " .. q(base .. "/payments/pay_check"))
     return cok and text ~= "" and text or nil
   end)
-  assert(got == body, "nginx serves something else than the payment envelope")
+  assert(got == body, "nginx serves something else than the payment envelope: " .. got:sub(1, 200))
   results.payload_bytes = #body
   return base
 end
@@ -552,11 +554,12 @@ local function report()
   if inf.error then
     p("  in flight: ERROR %s", inf.error)
   else
-    p("  %d requests asked at once (SDK gs:request, concurrency %d, answers held %d ms): on the wire %d, "
-      .. "queued in the engine %d", inf.requests, inf.requests, inf.delay_ms, inf.on_wire, inf.queued)
-    p("  VmRSS %s kB before -> %s kB with %d pending: %.1f KB per request in flight; all answered in %.2f s"
-      .. " (%d errors)", fmt_int(inf.rss_before_kb), fmt_int(inf.rss_pending_kb), inf.requests,
-      inf.bytes_per_request / 1024, inf.all_answered_s, inf.errors)
+    p("  %s requests asked at once (SDK gs:request, concurrency %s, answers held %s ms): on the wire %s, "
+      .. "queued in the engine %s", fmt_int(inf.requests), fmt_int(inf.requests), fmt_int(inf.delay_ms),
+      fmt_int(inf.on_wire), fmt_int(inf.queued))
+    p("  VmRSS %s kB before -> %s kB with %s pending: %.1f KB per request in flight; all answered in %.2f s"
+      .. " (%s errors)", fmt_int(inf.rss_before_kb), fmt_int(inf.rss_pending_kb), fmt_int(inf.requests),
+      inf.bytes_per_request / 1024, inf.all_answered_s, fmt_int(inf.errors))
   end
   if flat.error then
     p("  RSS over %s requests: ERROR %s", fmt_int(N_FLAT), flat.error)
@@ -568,8 +571,8 @@ local function report()
       flat.growth_pct, flat.rps, flat.errors)
   end
   rows[#rows + 1] = target("requests on the wire of 1,000 asked", inf.on_wire,
-    function(v) return v == N_INFLIGHT end, "1,000", inf.on_wire and (inf.on_wire .. " (" .. inf.queued
-      .. " queued)"))
+    function(v) return v == N_INFLIGHT end, "1,000", inf.on_wire and string.format("%s (%s queued)",
+      fmt_int(inf.on_wire), fmt_int(inf.queued)))
   rows[#rows + 1] = target("bytes per request in flight", inf.bytes_per_request,
     function(v) return v <= 8192 end, "<= 8 KB", inf.bytes_per_request
       and string.format("%.1f KB", inf.bytes_per_request / 1024))
@@ -602,7 +605,7 @@ local function report()
 
   p("")
   p("== targets (issue 12)")
-  p("| %-42s | %-26s | %-14s | %s", "target", "measured", "wanted", "")
+  p("| %-42s | %-26s | %-14s | %s", "target", "measured", "wanted", "verdict")
   p("|%s|%s|%s|%s", ("-"):rep(44), ("-"):rep(28), ("-"):rep(16), ("-"):rep(6))
   local pass, fail = 0, 0
   for _, t in ipairs(rows) do
@@ -643,7 +646,7 @@ local function encode(v, indent)
     if math.type(v) == "integer" then return tostring(v) end
     return string.format("%.6g", v)
   elseif t == "string" or t == "boolean" then
-    return cjson.encode(v)
+    return (cjson.encode(v):gsub("\\/", "/"))   -- cjson writes "/" as "\/"
   end
   return "null"
 end
