@@ -336,9 +336,11 @@ clean:
 # 2 cores: prints a table with the targets (PASS/FAIL, never a failed
 # build), writes $(BUILD)/bench/results.json and throughput.png.
 # BENCH_SCALE=0.25 for a quick look (request counts and durations).
+BENCH_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
+            GIGSTACK_RUN="$(BUILD)/gigstack-run" BENCH_OUT="$(BUILD)/bench"
 bench: bench-deps all
-	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
-	  GIGSTACK_RUN="$(BUILD)/gigstack-run" BENCH_OUT="$(BUILD)/bench" $(LUA) bench/run.lua
+	@trap '$(BENCH_ENV) $(LUA) bench/run.lua --cleanup; exit 130' INT TERM; \
+	 $(BENCH_ENV) $(LUA) bench/run.lua
 
 # libFuzzer targets (clang): the server's request parsing over loopback,
 # and the SDK's response-to-Lua path. FUZZ_SECONDS each; corpora kept in

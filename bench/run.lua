@@ -65,14 +65,27 @@ end
 
 local function log(fmt, ...) io.stderr:write(string.format("bench: " .. fmt .. "\n", ...)) end
 
--- processes started in the background, stopped by stop() or at the end
+-- processes started in the background, stopped by stop() or at the end;
+-- listed in OUT/running.txt too, so an interrupted run's leftovers are
+-- stopped by `run.lua --cleanup` (the Makefile's trap) or the next run
 local children = {}
+local nginx_prefix
+local RUNNING = OUT .. "/running.txt"
+
+local function save_running()
+  local lines = {}
+  for pid in pairs(children) do lines[#lines + 1] = "pid " .. pid end
+  if nginx_prefix then lines[#lines + 1] = "nginx " .. nginx_prefix end
+  local f = io.open(RUNNING, "wb")
+  if f then f:write(table.concat(lines, "\n"), "\n"); f:close() end
+end
 
 --- Start cmd in the background with its output in logfile; returns its pid.
 local function spawn(cmd, logfile)
   local out = sh("exec 0</dev/null; " .. cmd .. " > " .. q(logfile) .. " 2>&1 & echo $!")
   local pid = assert(math.tointeger(tonumber(out:match("%d+"))), "cannot start: " .. cmd)
   children[pid] = true
+  save_running()
   return pid
 end
 
@@ -92,6 +105,7 @@ end
 local function stop(pid)
   if not children[pid] then return end
   children[pid] = nil
+  save_running()
   os.execute("kill " .. pid .. " 2>/dev/null")
   for _ = 1, 100 do            -- up to 5 s, then SIGKILL
     if not alive(pid) then return end
@@ -206,10 +220,10 @@ http {
 }
 ]]
 
-local nginx_prefix
 local function nginx_start()
   nginx_prefix = (sh("mktemp -d /tmp/gigstack-bench.XXXXXX"):gsub("%s+$", ""))
   assert(nginx_prefix:match("^/tmp/gigstack%-bench%."), "mktemp failed")
+  save_running()
   os.execute("mkdir -p " .. q(nginx_prefix .. "/www") .. " " .. q(nginx_prefix .. "/tmp"))
   -- run as root, nginx's worker is "nobody": it must read the document root
   os.execute("chmod 755 " .. q(nginx_prefix))
@@ -239,6 +253,7 @@ local function nginx_stop()
   pcall(wait_for, "nginx to stop", 5, function() return read_file(pidfile) == nil end)
   os.execute("rm -rf " .. q(nginx_prefix))
   nginx_prefix = nil
+  save_running()
 end
 
 -- the clients of the table: id, label, runner(base) -> {rps, errors, ...}
@@ -687,9 +702,35 @@ local function main()
   section_emulator_wrk()
 end
 
+--- Stop what an interrupted run left: emulators (checked by their command
+-- line, never a recycled pid) and nginx (by its prefix).
+local function cleanup()
+  local text = read_file(RUNNING)
+  if not text then return end
+  for pid in text:gmatch("pid (%d+)") do
+    local cmdline = (read_file("/proc/" .. pid .. "/cmdline") or ""):gsub("%z", " ")
+    if cmdline:find("--serve-mock", 1, true) then
+      children[tonumber(pid)] = true
+      stop(tonumber(pid))
+    end
+  end
+  for prefix in text:gmatch("nginx (/tmp/gigstack%-bench%.[%w]+)") do
+    if read_file(prefix .. "/nginx.conf") then
+      nginx_prefix = prefix
+      nginx_stop()
+    end
+  end
+  os.remove(RUNNING)
+end
+
+os.execute("mkdir -p " .. q(OUT))
+cleanup()
+if arg[1] == "--cleanup" then os.exit(0) end
+
 local ok, err = xpcall(main, debug.traceback)
 for pid in pairs(children) do stop(pid) end
 nginx_stop()
+os.remove(RUNNING)
 if not ok then
   io.stderr:write("bench: could not run: ", tostring(err), "\n")
   os.exit(1)
