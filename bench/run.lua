@@ -323,11 +323,21 @@ local CLIENTS = {
     why = "python3-aiohttp not installed for " .. PY },
 }
 
+for _, c in ipairs(CLIENTS) do
+  results.throughput[c.id] = { label = c.label, runs = {}, errors = 0 }
+end
+-- what a section that could not run leaves in the report
+results.rss_flat = { error = "not run" }
+results.inflight = { error = "not run" }
+results.batch = { sales = N_BATCH, latency_ms = LATENCY_S * 1000, concurrency = CONC,
+  bound_s = N_BATCH * LATENCY_S / CONC, sdk = { error = "not run" }, script = { error = "not run" } }
+results.startup = { error = "not run" }
+results.emulator = { error = "not run" }
+
 local function section_throughput(base)
   log("1. throughput: %d GETs x %d repetitions per client, concurrency %d", N_GET, REPS, CONC)
   local tp = results.throughput
   for _, c in ipairs(CLIENTS) do
-    tp[c.id] = { label = c.label, runs = {}, errors = 0 }
     if c.need == false then tp[c.id].skipped = c.why; note("skipped %s: %s", c.label, c.why) end
   end
   for rep = 1, REPS do
@@ -364,7 +374,7 @@ local function section_throughput(base)
 end
 
 local function section_flat(base)
-  log("3b. RSS over %d SDK payments:get (sampled every %d)", N_FLAT, FLAT_EVERY)
+  log("3. RSS over %d SDK payments:get (sampled every %d)", N_FLAT, FLAT_EVERY)
   local out = sh("lua5.4 bench/clients/get.lua sdk " .. q(base) .. " " .. N_FLAT .. " " .. CONC .. " "
     .. FLAT_EVERY .. " 2>&1")
   local r = json_line(out)
@@ -415,7 +425,6 @@ local function section_batch()
     LATENCY_S * 1000, CONC, bound)
   local csv = sales_csv(N_BATCH)
   local lat = string.format("--latency %d-%d", LATENCY_S * 1000, LATENCY_S * 1000)
-  results.batch = { sales = N_BATCH, latency_ms = LATENCY_S * 1000, concurrency = CONC, bound_s = bound }
 
   local pid, base = emulator_start(lat, "emulator_batch_sdk")
   local out = sh("lua5.4 bench/clients/batch.lua " .. q(base) .. " " .. q(csv) .. " " .. CONC .. " 2>&1")
@@ -516,12 +525,34 @@ end
 local function report()
   local lines = {}
   local function p(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
+  local function mark(t) return string.format("[target %s: %s]", t.target, t.verdict) end
+  local rows = {}
+  local function want(...)
+    local t = target(...)
+    rows[#rows + 1] = t
+    return t
+  end
+
   local tp = results.throughput
+  local sdk, core_t = tp.sdk_get, tp.core
+  local core_wrk = (core_t.rps and tp.wrk.rps) and core_t.rps / tp.wrk.rps or nil
+  local t_node = want("SDK payments:get vs Node fetch", sdk.vs_node, function(v) return v >= 4 end, ">= 4x",
+    fmt_x(sdk.vs_node))
+  local t_curl = want("SDK payments:get vs curl --parallel", sdk.vs_curl, function(v) return v >= 1 end,
+    ">= 1.0x", fmt_x(sdk.vs_curl))
+  local t_wrk = want("core.request/step vs wrk", core_wrk, function(v) return v >= 0.6 end, ">= 0.6x",
+    fmt_x(core_wrk))
+  local targets_of = {
+    sdk_get = string.format("%s node %s, %s curl %s", t_node.target, t_node.verdict, t_curl.target, t_curl.verdict),
+    core = string.format("%s wrk (%s) %s", t_wrk.target, fmt_x(core_wrk), t_wrk.verdict),
+  }
   p("")
   p("== 1. throughput: nginx on loopback serving the %s-byte ApiPublicPayment envelope, %s GETs, "
     .. "concurrency %d, median of %d", fmt_int(results.payload_bytes), fmt_int(N_GET), CONC, REPS)
-  p("| %-44s | %9s | %13s | %17s | %s", "client", "req/s", "vs Node fetch", "vs curl --parallel", "runs (req/s)")
-  p("|%s|%s|%s|%s|%s", ("-"):rep(46), ("-"):rep(11), ("-"):rep(15), ("-"):rep(19), ("-"):rep(20))
+  p("| %-44s | %9s | %13s | %18s | %-34s | %s", "client", "req/s", "vs Node fetch", "vs curl --parallel",
+    "target (issue 12)", "runs (req/s)")
+  p("|%s|%s|%s|%s|%s|%s", ("-"):rep(46), ("-"):rep(11), ("-"):rep(15), ("-"):rep(20), ("-"):rep(36),
+    ("-"):rep(26))
   for _, c in ipairs(CLIENTS) do
     local t = tp[c.id]
     local runs = {}
@@ -531,97 +562,93 @@ local function report()
       extra = extra .. string.format("  [%d errors, %d failed runs: %s]", t.errors or 0, t.failures or 0,
         tostring(t.first_error))
     end
-    p("| %-44s | %9s | %13s | %17s | %s", c.label, fmt_int(t.rps), fmt_x(t.vs_node), fmt_x(t.vs_curl), extra)
+    p("| %-44s | %9s | %13s | %18s | %-34s | %s", c.label, fmt_int(t.rps), fmt_x(t.vs_node), fmt_x(t.vs_curl),
+      targets_of[c.id] or "", extra)
   end
-  local sdk, core_t = tp.sdk_get, tp.core
-  local rows = {
-    target("SDK payments:get vs Node fetch", sdk.vs_node, function(v) return v >= 4 end, ">= 4x",
-      fmt_x(sdk.vs_node)),
-    target("SDK payments:get vs curl --parallel", sdk.vs_curl, function(v) return v >= 1 end, ">= 1.0x",
-      fmt_x(sdk.vs_curl)),
-    target("core.request/step vs wrk", (core_t.rps and tp.wrk.rps) and core_t.rps / tp.wrk.rps or nil,
-      function(v) return v >= 0.6 end, ">= 0.6x",
-      fmt_x((core_t.rps and tp.wrk.rps) and core_t.rps / tp.wrk.rps or nil)),
-  }
 
   local b = results.batch
+  local t_bsdk = want("batch via SDK vs bound", b.sdk.vs_bound, function(v) return v <= 1.2 end,
+    "<= 1.2x", b.sdk.vs_bound and string.format("%.2fx (%.2f s)", b.sdk.vs_bound, b.sdk.seconds))
+  local t_bscript = want("batch via auto_invoice.lua vs bound", b.script.vs_bound,
+    function(v) return v <= 1.2 end, "<= 1.2x",
+    b.script.vs_bound and string.format("%.2fx (%.2f s)", b.script.vs_bound, b.script.seconds))
   p("")
   p("== 2. batch: %s PUE payments:register, emulator latency %d ms, concurrency %d; bound %s x %.2f / %d = "
     .. "%.2f s", fmt_int(b.sales), b.latency_ms, CONC, fmt_int(b.sales), LATENCY_S, CONC, b.bound_s)
-  local function batch_line(label, r)
+  local function batch_line(label, r, t)
     if r.error then p("  %-48s ERROR %s", label, r.error); return end
-    p("  %-48s %7.2f s  = %5.2fx bound   (%s registered, %d errors; emulator CPU %.1f s)%s", label, r.seconds,
-      r.vs_bound, fmt_int(r.registered), r.errors or 0, r.emulator_cpu_s or -1,
+    p("  %-44s %7.2f s = %5.2fx bound %s  (%s registered, %d errors; emulator CPU %.1f s)%s", label,
+      r.seconds, r.vs_bound, mark(t), fmt_int(r.registered), r.errors or 0, r.emulator_cpu_s or -1,
       r.first_error and ("  first error: " .. tostring(r.first_error)) or "")
   end
-  batch_line("SDK, gigstack.map", b.sdk)
-  batch_line("scripts/auto_invoice.lua --concurrency " .. CONC, b.script)
-  if b.script.output_tail then p("    script output: %s", b.script.output_tail:gsub("\n", " | ")) end
-  rows[#rows + 1] = target("batch via SDK vs bound", b.sdk.vs_bound, function(v) return v <= 1.2 end,
-    "<= 1.2x", b.sdk.vs_bound and string.format("%.2fx (%.2f s)", b.sdk.vs_bound, b.sdk.seconds))
-  rows[#rows + 1] = target("batch via auto_invoice.lua vs bound", b.script.vs_bound,
-    function(v) return v <= 1.2 end, "<= 1.2x",
-    b.script.vs_bound and string.format("%.2fx (%.2f s)", b.script.vs_bound, b.script.seconds))
+  batch_line("SDK, gigstack.map", b.sdk, t_bsdk)
+  batch_line("scripts/auto_invoice.lua --concurrency " .. CONC, b.script, t_bscript)
+  if b.script.output_tail then p("    script output: %s", (b.script.output_tail:gsub("\n", " | "))) end
 
   local inf, flat = results.inflight, results.rss_flat
+  local t_wire = want("requests on the wire of 1,000 asked", inf.on_wire,
+    function(v) return v == N_INFLIGHT end, "1,000", inf.on_wire and string.format("%s (%s queued)",
+      fmt_int(inf.on_wire), fmt_int(inf.queued)))
+  local t_bytes = want("bytes per request in flight", inf.bytes_per_request,
+    function(v) return v <= 8192 end, "<= 8 KB", inf.bytes_per_request
+      and string.format("%.1f KB", inf.bytes_per_request / 1024))
+  local t_flat = want("RSS flat over " .. fmt_int(N_FLAT) .. " requests", flat.growth_pct,
+    function(v) return v <= 5 end, "<= 5 % growth", flat.growth_pct and string.format("%.1f %%", flat.growth_pct))
   p("")
   p("== 3. memory")
   if inf.error then
     p("  in flight: ERROR %s", inf.error)
   else
     p("  %s requests asked at once (SDK gs:request, concurrency %s, answers held %s ms): on the wire %s, "
-      .. "queued in the engine %s", fmt_int(inf.requests), fmt_int(inf.requests), fmt_int(inf.delay_ms),
-      fmt_int(inf.on_wire), fmt_int(inf.queued))
-    p("  VmRSS %s kB before -> %s kB with %s pending: %.1f KB per request in flight; all answered in %.2f s"
+      .. "queued in the engine %s %s", fmt_int(inf.requests), fmt_int(inf.requests), fmt_int(inf.delay_ms),
+      fmt_int(inf.on_wire), fmt_int(inf.queued), mark(t_wire))
+    p("  VmRSS %s kB before -> %s kB with %s pending: %.1f KB per request in flight %s; all answered in %.2f s"
       .. " (%s errors)", fmt_int(inf.rss_before_kb), fmt_int(inf.rss_pending_kb), fmt_int(inf.requests),
-      inf.bytes_per_request / 1024, inf.all_answered_s, fmt_int(inf.errors))
+      inf.bytes_per_request / 1024, mark(t_bytes), inf.all_answered_s, fmt_int(inf.errors))
   end
   if flat.error then
     p("  RSS over %s requests: ERROR %s", fmt_int(N_FLAT), flat.error)
   else
     local s = {}
-    for i, x in ipairs(flat.samples) do s[i] = fmt_int(x.requests // 1000) .. "k:" .. fmt_int(x.rss_kb) end
-    p("  VmRSS (kB) over %s SDK payments:get: %s; VmHWM %s kB; growth after the first sample %.1f %% "
-      .. "(%.0f req/s, %d errors)", fmt_int(flat.requests), table.concat(s, "  "), fmt_int(flat.vmhwm_kb),
-      flat.growth_pct, flat.rps, flat.errors)
+    for i, x in ipairs(flat.samples) do
+      local at = x.requests % 1000 == 0 and (fmt_int(x.requests // 1000) .. "k") or fmt_int(x.requests)
+      s[i] = at .. ":" .. fmt_int(x.rss_kb)
+    end
+    p("  VmRSS (kB) over %s SDK payments:get (%.0f req/s, %d errors): %s; VmHWM %s kB; growth after the first "
+      .. "sample %.1f %% %s", fmt_int(flat.requests), flat.rps, flat.errors, table.concat(s, "  "),
+      fmt_int(flat.vmhwm_kb), flat.growth_pct, mark(t_flat))
   end
-  rows[#rows + 1] = target("requests on the wire of 1,000 asked", inf.on_wire,
-    function(v) return v == N_INFLIGHT end, "1,000", inf.on_wire and string.format("%s (%s queued)",
-      fmt_int(inf.on_wire), fmt_int(inf.queued)))
-  rows[#rows + 1] = target("bytes per request in flight", inf.bytes_per_request,
-    function(v) return v <= 8192 end, "<= 8 KB", inf.bytes_per_request
-      and string.format("%.1f KB", inf.bytes_per_request / 1024))
-  rows[#rows + 1] = target("RSS flat over " .. fmt_int(N_FLAT) .. " requests", flat.growth_pct,
-    function(v) return v <= 5 end, "<= 5 % growth", flat.growth_pct and string.format("%.1f %%", flat.growth_pct))
 
   local st = results.startup
+  local t_start = want("start-up vs node -e ''", st.ratio, function(v) return v <= 0.1 end, "<= 0.1x",
+    st.ratio and string.format("%.2fx (%.1f / %.1f ms)", st.ratio, st.gigstack_run_s * 1000, st.node_s * 1000))
   p("")
   p("== 4. start-up (%s)", st.tool or st.skipped or "")
   if st.ratio then
-    p("  gigstack-run -e ''  %6.1f ms", st.gigstack_run_s * 1000)
+    p("  gigstack-run -e ''  %6.1f ms = %.2fx node %s", st.gigstack_run_s * 1000, st.ratio, mark(t_start))
     p("  node -e ''          %6.1f ms  (%s)", st.node_s * 1000, st.node_version)
   elseif st.error then
     p("  ERROR %s", st.error)
   end
-  rows[#rows + 1] = target("start-up vs node -e ''", st.ratio, function(v) return v <= 0.1 end, "<= 0.1x",
-    st.ratio and string.format("%.2fx (%.1f / %.1f ms)", st.ratio, st.gigstack_run_s * 1000, st.node_s * 1000))
 
   local em = results.emulator
+  if em.error then em.skipped = em.error end
+  local t_emu = want("emulator register vs ping", em.ratio, function(v) return v >= 0.4 end, ">= 0.4x",
+    fmt_x(em.ratio))
   p("")
   p("== 5. emulator under wrk (1 thread, %d connections, %d s each)", CONC, EMU_WRK_SECONDS)
   if em.skipped then
-    p("  skipped: %s", em.skipped)
+    p("  not measured: %s", em.skipped)
   else
     p("  GET  /v2/ping               %9s req/s  (%d non-2xx)", fmt_int(em.ping.rps), em.ping.errors or 0)
-    p("  POST /v2/payments/register  %9s req/s  (%d non-2xx)", fmt_int(em.register.rps), em.register.errors or 0)
+    p("  POST /v2/payments/register  %9s req/s  (%d non-2xx) = %s ping %s", fmt_int(em.register.rps),
+      em.register.errors or 0, fmt_x(em.ratio), mark(t_emu))
   end
-  rows[#rows + 1] = target("emulator register vs ping", em.ratio, function(v) return v >= 0.4 end, ">= 0.4x",
-    fmt_x(em.ratio))
 
   p("")
   p("== targets (issue 12)")
   p("| %-42s | %-26s | %-14s | %s", "target", "measured", "wanted", "verdict")
-  p("|%s|%s|%s|%s", ("-"):rep(44), ("-"):rep(28), ("-"):rep(16), ("-"):rep(6))
+  p("|%s|%s|%s|%s", ("-"):rep(44), ("-"):rep(28), ("-"):rep(16), ("-"):rep(9))
   local pass, fail = 0, 0
   for _, t in ipairs(rows) do
     p("| %-42s | %-26s | %-14s | %s", t.name, t.figure or "-", t.target, t.verdict)
@@ -685,21 +712,31 @@ end
 
 -- ---------------------------------------------------------------- main
 
+--- Run one section; a failure is reported and the next section runs.
+local function guarded(name, fn, ...)
+  local ok, err = xpcall(fn, debug.traceback, ...)
+  if not ok then note("%s could not run: %s", name, tostring(err)) end
+  return ok
+end
+
 local function main()
-  os.execute("mkdir -p " .. q(OUT))
   if not read_file(RUN) then error(RUN .. " not built (make all)") end
-  if not NGINX then error("nginx not installed (make bench-deps)") end
-  local base = nginx_start()
-  local ok, err = pcall(function()
-    section_throughput(base)
-    section_flat(base)
-  end)
-  nginx_stop()
-  if not ok then error(err, 0) end
-  section_inflight()
-  section_batch()
-  section_startup()
-  section_emulator_wrk()
+  if NGINX then
+    local ok, base = xpcall(nginx_start, debug.traceback)
+    if ok then
+      guarded("throughput", section_throughput, base)
+      guarded("RSS over many requests", section_flat, base)
+    else
+      note("nginx did not start: %s", tostring(base))
+    end
+    nginx_stop()
+  else
+    note("throughput and RSS sections skipped: nginx not installed (make bench-deps)")
+  end
+  guarded("in flight", section_inflight)
+  guarded("batch", section_batch)
+  guarded("start-up", section_startup)
+  guarded("emulator under wrk", section_emulator_wrk)
 end
 
 --- Stop what an interrupted run left: emulators (checked by their command
