@@ -6,7 +6,8 @@
 -- the envelope), http_json (gigstack.async.http + gigstack.async.json),
 -- http_cjson (gigstack.async.http + plain cjson), http_raw (no decode),
 -- core (gigstack.core request/step, no tasks).
--- With RSS_EVERY, VmRSS is sampled every RSS_EVERY answers (flatness).
+-- With RSS_EVERY, VmRSS is sampled every RSS_EVERY answers (flatness),
+-- after a full garbage collection.
 local core = require "gigstack.core"
 local cjson = require "cjson"
 
@@ -36,7 +37,12 @@ local function answered(ok, why)
     first_error = first_error or tostring(why)
   end
   if rss_every and done % rss_every == 0 then
-    samples[#samples + 1] = { requests = done, rss_kb = status_kb("VmRSS") }
+    -- after a full collection: what the process holds, not garbage that
+    -- happens to await the next GC cycle (which makes RSS saw-tooth)
+    local before = status_kb("VmRSS")
+    collectgarbage("collect")
+    samples[#samples + 1] = { requests = done, rss_kb = status_kb("VmRSS"), rss_before_gc_kb = before,
+      lua_kb = math.floor(collectgarbage("count")) }
   end
 end
 
