@@ -332,7 +332,7 @@ uninstall:
 clean:
 	rm -rf build
 
-# Performance against the peers (issue 12), on loopback, about 5 minutes on
+# Performance against the peers (issue 12), on loopback, about 3 minutes on
 # 2 cores: prints a table with the targets (PASS/FAIL, never a failed
 # build), writes $(BUILD)/bench/results.json and throughput.png.
 # BENCH_SCALE=0.25 for a quick look (request counts and durations).
