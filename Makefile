@@ -134,13 +134,16 @@ DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libuv1-dev libcurl4-openssl-dev \
            pkg-config man-db libssl-dev libxml2-utils xsltproc
 # and what `make release-check` adds (second compiler, LuaRocks)
 DEB_RELEASE_PKGS = clang luarocks
+# and the peers `make bench` measures against, plus its chart and timer
+DEB_BENCH_PKGS = nginx wrk curl nodejs python3-aiohttp gnuplot-nox hyperfine
 
 LLHTTP_OBJ = $(if $(LLHTTP_BUNDLED),$(BUILD)/obj/llhttp.o $(BUILD)/obj/llhttp_api.o $(BUILD)/obj/llhttp_http.o)
 LLHTTP_SRC = $(LLHTTP_SRCDIR)/llhttp.c $(LLHTTP_SRCDIR)/api.c $(LLHTTP_SRCDIR)/http.c
 ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o $(LLHTTP_OBJ)
 
 .PHONY: all deps release-deps demo test suite check lint clean install install-rock \
-        install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps coverage hardening
+        install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps \
+        coverage hardening bench bench-deps
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a \
      $(BUILD)/$(SHLIB) $(BUILD)/gigstack.pc
@@ -162,6 +165,9 @@ deps:
 
 release-deps:
 	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_RELEASE_PKGS)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_BENCH_PKGS)"
 
 $(BUILD)/obj/%.o: src/%.c include/gigstack.h | $(BUILD)/obj
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -247,7 +253,7 @@ suite: all lint
 	@sh spec/run.sh
 
 lint:
-	@if command -v luacheck >/dev/null; then luacheck -q lua scripts spec || exit 1; \
+	@if command -v luacheck >/dev/null; then luacheck -q lua scripts spec bench || exit 1; \
 	else echo "luacheck not installed (Debian: lua-check)"; fi
 
 # ASan+UBSan build of the module, the suite run under it (the sanitizer
@@ -352,6 +358,16 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# Performance against the peers (issue 12), on loopback, about 3 minutes on
+# 2 cores: prints a table with the targets (PASS/FAIL, never a failed
+# build), writes $(BUILD)/bench/results.json and throughput.png.
+# BENCH_SCALE=0.25 for a quick look (request counts and durations).
+BENCH_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
+            GIGSTACK_RUN="$(BUILD)/gigstack-run" BENCH_OUT="$(BUILD)/bench"
+bench: bench-deps all
+	@trap '$(BENCH_ENV) $(LUA) bench/run.lua --cleanup; exit 130' INT TERM; \
+	 $(BENCH_ENV) $(LUA) bench/run.lua
 
 # libFuzzer targets (clang): the server's request parsing over loopback,
 # and the SDK's response-to-Lua path. FUZZ_SECONDS each; corpora kept in
