@@ -21,7 +21,8 @@ while args[i] do
     journal_path = args[i + 1]
     i = i + 2
   elseif args[i] == "--from-payments" then   -- invoice succeeded payments that have none
-    local s = auto_invoice.from_payments(gigstack.new{ retries = opts.retries }, { concurrency = opts.concurrency })
+    local s = auto_invoice.from_payments(gigstack.new{ retries = opts.retries,
+      concurrency = opts.concurrency }, { concurrency = opts.concurrency })
     print(string.format("payments invoiced: %d, already invoiced: %d, failures: %d", s.invoiced, s.skipped,
       #s.failures))
     return
@@ -45,7 +46,8 @@ if not sales then
   os.exit(2)
 end
 
-local gs = gigstack.new{ retries = opts.retries, timeout = opts.timeout }
+-- the client's own limit follows --concurrency (its default is 16)
+local gs = gigstack.new{ retries = opts.retries, timeout = opts.timeout, concurrency = opts.concurrency }
 local journal = journal_path and require("gigstack.runner.journal").open(journal_path)
 local s = auto_invoice.run(gs, sales, { concurrency = opts.concurrency, journal = journal })
 
