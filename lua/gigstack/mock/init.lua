@@ -418,8 +418,10 @@ local function header_latency(req)
 end
 
 --- Faults that strike before the emulator acts; true when answered.
-function M.fault_before(emu, req, fault, request_id)
+function M.fault_before(emu, req, fault, request_id, delay)
   local json_headers = { ["Content-Type"] = "application/json", ["X-Request-Id"] = request_id }
+  local acted = fault == "reset_after" or fault == "truncate"
+  if not acted and delay and delay > 0 then sched.sleep(delay) end   -- a failure takes its time too
   if fault == "reset_before" then
     req:abort()
   elseif fault == "stall" then
@@ -458,13 +460,17 @@ function M.start(opts)
         local lo, hi = emu.latency[1], emu.latency[2] or emu.latency[1]
         delay = lo + (hi - lo) * (emu.store:random() % 1000) / 1000
       end
-      if delay and delay > 0 then sched.sleep(delay) end
       local request_id = emu.store:id("req")
       local fault = emu.faults:pick(req)
-      local early = fault and M.fault_before(emu, req, fault, request_id)
+      local early = fault and M.fault_before(emu, req, fault, request_id, delay)
       if early then return end
       local status, body, ctype = emu:handle(req)
       local text = type(body) == "string" and body or assert(json.encode(body))
+      -- the latency is the answer's: the request is handled when it
+      -- arrives and the answer waits. (Waiting first made the requests
+      -- that arrived while the emulator was busy start their wait
+      -- together, so a batch ran in waves, each wave 50 ms + its CPU.)
+      if delay and delay > 0 then sched.sleep(delay) end
       local headers = { ["Content-Type"] = ctype or "application/json", ["X-Request-Id"] = request_id }
       if fault == "reset_after" then return req:abort() end   -- acted, then lost the answer
       if fault == "truncate" then return req:respond(status, headers, text, #text // 2) end
