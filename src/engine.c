@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <curl/curl.h>
 
 #include "gigstack.h"
@@ -32,6 +33,8 @@ struct gs_engine {
   int ninflight, nqueued;
   int closing;
   uint64_t rng;                                /* jitter */
+  struct sock_ctx **socks;                     /* by fd: a socket's poll handle, */
+  size_t nsocks;                               /*   kept while the socket lives */
 };
 
 enum req_state { QUEUED, ACTIVE, SLEEPING };
@@ -66,6 +69,37 @@ struct sock_ctx {
   curl_socket_t fd;
   struct gs_engine *e;
 };
+
+/* The poll handle of socket fd, made once per socket: curl removes a
+** kept-alive socket from its interest set after every transfer and adds it
+** back for the next, and a handle made and closed each time cost an
+** allocation, an ioctl and epoll calls per request. */
+static struct sock_ctx *sock_for (struct gs_engine *e, curl_socket_t fd) {
+  struct sock_ctx *s;
+  if (fd < 0) return NULL;
+  if ((size_t)fd >= e->nsocks) {
+    size_t n = e->nsocks ? e->nsocks : 64, i;
+    struct sock_ctx **p;
+    while (n <= (size_t)fd) n *= 2;
+    p = realloc(e->socks, n * sizeof *p);
+    if (!p) return NULL;
+    for (i = e->nsocks; i < n; i++) p[i] = NULL;
+    e->socks = p;
+    e->nsocks = n;
+  }
+  if ((s = e->socks[fd]) != NULL) return s;
+  s = malloc(sizeof *s);
+  if (!s) return NULL;
+  s->fd = fd;
+  s->e = e;
+  if (uv_poll_init_socket(e->loop, &s->poll, fd) != 0) {
+    free(s);
+    return NULL;
+  }
+  s->poll.data = s;
+  e->socks[fd] = s;
+  return s;
+}
 
 static int buf_add (struct buf *b, const char *p, size_t n) {
   if (b->len + n + 1 > b->cap) {
@@ -422,30 +456,34 @@ static int curl_socket_cb (CURL *easy, curl_socket_t fd, int what,
   int events = 0;
   (void)easy;
   if (what == CURL_POLL_REMOVE) {
-    if (s) {
-      /* stop and close now: the fd number may be reused at once */
-      uv_poll_stop(&s->poll);
-      uv_close((uv_handle_t *)&s->poll, on_sock_close);
-      curl_multi_assign(e->multi, fd, NULL);
-    }
+    /* the socket may stay in curl's connection cache: stop watching it,
+    ** keep the handle for its next transfer (closed in close_socket_cb) */
+    if (s) uv_poll_stop(&s->poll);
     return 0;
   }
   if (!s) {
-    s = malloc(sizeof *s);
+    s = sock_for(e, fd);
     if (!s) return -1;
-    s->fd = fd;
-    s->e = e;
-    if (uv_poll_init_socket(e->loop, &s->poll, fd) != 0) {
-      free(s);
-      return -1;
-    }
-    s->poll.data = s;
     curl_multi_assign(e->multi, fd, s);
   }
   if (what & CURL_POLL_IN) events |= UV_READABLE;
   if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
   uv_poll_start(&s->poll, events, on_poll);
   return 0;
+}
+
+/* curl closes a socket: close its poll handle first (that takes the fd
+** out of epoll at once), then the socket; the fd number may be reused as
+** soon as close returns. */
+static int close_socket_cb (void *clientp, curl_socket_t fd) {
+  struct gs_engine *e = clientp;
+  if (fd >= 0 && (size_t)fd < e->nsocks && e->socks[fd]) {
+    struct sock_ctx *s = e->socks[fd];
+    e->socks[fd] = NULL;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_sock_close);
+  }
+  return close(fd);
 }
 
 static int curl_timer_cb (CURLM *multi, long ms, void *userp) {
@@ -540,6 +578,8 @@ static int setup_easy (struct gs_engine *e, struct gs_request *r,
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   r->timeout_ms = total_ms;   /* set per attempt, cut by the deadline */
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+  curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
   /* PIPEWAIT only where HTTP/2 can be negotiated: on cleartext HTTP/1.1
   ** curl 7.88 parks a waiting transfer, timeout unenforced, until an
   ** unrelated one finishes. */
@@ -709,8 +749,20 @@ void gs_engine_close (struct gs_engine *e) {
   while (e->queue_head) gs_request_cancel(e->queue_head);
   while (e->active) gs_request_cancel(e->active);
   while (e->sleeping) gs_request_cancel(e->sleeping);
-  curl_multi_cleanup(e->multi);
+  curl_multi_cleanup(e->multi);   /* closes the cached sockets through close_socket_cb */
   e->multi = NULL;
+  {
+    /* handles of sockets curl closed without the callback (none expected) */
+    size_t i;
+    for (i = 0; i < e->nsocks; i++)
+      if (e->socks[i]) {
+        uv_close((uv_handle_t *)&e->socks[i]->poll, on_sock_close);
+        e->socks[i] = NULL;
+      }
+    free(e->socks);
+    e->socks = NULL;
+    e->nsocks = 0;
+  }
   uv_timer_stop(&e->timer);
   uv_close((uv_handle_t *)&e->timer, on_engine_close);
 }
