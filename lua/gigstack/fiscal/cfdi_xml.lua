@@ -149,14 +149,18 @@ end
 
 local function code(name) return sat.impuesto_code(name) or name end
 
-local function tax_node(prefix, t, places, withheld)
-  local items = { { "Base", M.amount(t.base, places) }, { "Impuesto", code(t.impuesto) },
-    { "TipoFactor", t.tipo_factor } }
+--- A tax node: Base, Impuesto, TipoFactor and, unless Exento, TasaOCuota
+-- and Importe, every name with `suffix` ("" in a Concepto or the summary,
+-- "P" and "DR" in Pagos 2.0).
+function M.tax_node(name, t, places, suffix)
+  suffix = suffix or ""
+  local items = { { "Base" .. suffix, M.amount(t.base, places) }, { "Impuesto" .. suffix, code(t.impuesto) },
+    { "TipoFactor" .. suffix, t.tipo_factor } }
   if t.tipo_factor ~= "Exento" then
-    items[#items + 1] = { "TasaOCuota", M.amount(t.tasa, 6) }
-    items[#items + 1] = { "Importe", M.amount(t.importe, places) }
+    items[#items + 1] = { "TasaOCuota" .. suffix, M.amount(t.tasa, 6) }
+    items[#items + 1] = { "Importe" .. suffix, M.amount(t.importe, places) }
   end
-  return M.node(prefix .. (withheld and "Retencion" or "Traslado"), items)
+  return M.node(name, items)
 end
 
 local function concepto(c, places)
@@ -174,12 +178,12 @@ local function concepto(c, places)
     local imp = {}
     if #line.traslados > 0 then
       local ts = {}
-      for _, t in ipairs(line.traslados) do ts[#ts + 1] = tax_node("cfdi:", t, places) end
+      for _, t in ipairs(line.traslados) do ts[#ts + 1] = M.tax_node("cfdi:Traslado", t, places) end
       imp[#imp + 1] = M.node("cfdi:Traslados", ts)
     end
     if #line.retenciones > 0 then
       local rs = {}
-      for _, t in ipairs(line.retenciones) do rs[#rs + 1] = tax_node("cfdi:", t, places, true) end
+      for _, t in ipairs(line.retenciones) do rs[#rs + 1] = M.tax_node("cfdi:Retencion", t, places) end
       imp[#imp + 1] = M.node("cfdi:Retenciones", rs)
     end
     items[#items + 1] = M.node("cfdi:Impuestos", imp)
@@ -204,15 +208,7 @@ local function resumen(doc, places)
   items[#items + 1] = { "TotalImpuestosRetenidos", doc.total_retenidos and M.amount(doc.total_retenidos, places) }
   if #doc.traslados > 0 then
     local ts = {}
-    for _, g in ipairs(doc.traslados) do
-      local t = { { "Base", M.amount(g.base, places) }, { "Impuesto", code(g.impuesto) },
-        { "TipoFactor", g.tipo_factor } }
-      if g.tipo_factor ~= "Exento" then
-        t[#t + 1] = { "TasaOCuota", M.amount(g.tasa, 6) }
-        t[#t + 1] = { "Importe", M.amount(g.importe, places) }
-      end
-      ts[#ts + 1] = M.node("cfdi:Traslado", t)
-    end
+    for _, g in ipairs(doc.traslados) do ts[#ts + 1] = M.tax_node("cfdi:Traslado", g, places) end
     items[#items + 1] = M.node("cfdi:Traslados", ts)
   end
   items[#items + 1] = { "TotalImpuestosTrasladados", doc.total_traslados and M.amount(doc.total_traslados, places) }

@@ -68,16 +68,6 @@ function M.docto_taxes(doc, pagado, places)
   return out
 end
 
-local function dr_node(name, t, places)
-  local items = { { "BaseDR", xml.amount(t.base, places) }, { "ImpuestoDR", code(t.impuesto) },
-    { "TipoFactorDR", t.tipo_factor } }
-  if t.tipo_factor ~= "Exento" then
-    items[#items + 1] = { "TasaOCuotaDR", xml.amount(t.tasa, 6) }
-    items[#items + 1] = { "ImporteDR", xml.amount(t.importe, places) }
-  end
-  return xml.node(name, items)
-end
-
 --- The pago20:Pagos node and its figures. spec: fecha_pago, forma (never
 -- 99), moneda, tipo_cambio (text; "1" or nil for MXN), monto (Decimal),
 -- doctos = {{uuid, serie, folio, moneda, parcialidad, saldo_ant, pagado,
@@ -105,7 +95,7 @@ function M.build(spec)
       if #taxes.retenciones > 0 then
         local rs = {}
         for _, t in ipairs(taxes.retenciones) do
-          rs[#rs + 1] = dr_node("pago20:RetencionDR", t, places)
+          rs[#rs + 1] = xml.tax_node("pago20:RetencionDR", t, places, "DR")
           local p = pret[t.impuesto]
           if not p then p = { impuesto = t.impuesto, importe = decimal.zero }; pret[t.impuesto] = p
             rorder[#rorder + 1] = p end
@@ -116,7 +106,7 @@ function M.build(spec)
       if #taxes.traslados > 0 then
         local ts = {}
         for _, t in ipairs(taxes.traslados) do
-          ts[#ts + 1] = dr_node("pago20:TrasladoDR", t, places)
+          ts[#ts + 1] = xml.tax_node("pago20:TrasladoDR", t, places, "DR")
           local key = t.impuesto .. "|" .. t.tipo_factor .. "|" .. (t.tasa and t.tasa:format(6) or "")
           local p = ptras[key]
           if not p then
@@ -146,15 +136,7 @@ function M.build(spec)
     end
     if #porder > 0 then
       local ts = {}
-      for _, p in ipairs(porder) do
-        local t = { { "BaseP", xml.amount(p.base, places) }, { "ImpuestoP", code(p.impuesto) },
-          { "TipoFactorP", p.tipo_factor } }
-        if p.tipo_factor ~= "Exento" then
-          t[#t + 1] = { "TasaOCuotaP", xml.amount(p.tasa, 6) }
-          t[#t + 1] = { "ImporteP", xml.amount(p.importe, places) }
-        end
-        ts[#ts + 1] = xml.node("pago20:TrasladoP", t)
-      end
+      for _, p in ipairs(porder) do ts[#ts + 1] = xml.tax_node("pago20:TrasladoP", p, places, "P") end
       imp[#imp + 1] = xml.node("pago20:TrasladosP", ts)
     end
     pago[#pago + 1] = xml.node("pago20:ImpuestosP", imp)
