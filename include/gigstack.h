@@ -164,6 +164,12 @@ struct gs_server_opts {
   size_t max_headers;          /* 0: 100; more get 431 */
   size_t max_response;         /* 0 (or more): 2 GiB - 1; a larger response
                                   body gets a 500 and the connection closes */
+  /* A request that waits for "100 Continue" (Expect: 100-continue) is shown
+  ** to expect_check with its head only: 0 lets the body come, any other
+  ** value is answered at once (401, 403, ...) and the body is never read.
+  ** Runs inside the parser: no Lua, no blocking. NULL: always 0. */
+  int (*expect_check) (const struct gs_http_req *req, void *ud);
+  void *expect_ud;
 };
 
 /* Counters since the server started; connections is the current count. */

@@ -230,6 +230,45 @@ describe("server hardening", function()
     end, WATCHDOG)
   end)
 
+  it("answers Expect: 100-continue without credentials with 401 at once, the body never read", function()
+    local mock = require "gigstack.mock"
+    local webhooks = require "gigstack.runner.webhooks"
+    gigstack.run(function()
+      local emu = assert(mock.start{ port = 0 })
+      local hooks = webhooks.listen{ port = 0, client = false }
+      -- both servers are closed whatever happens: a failure must not leave
+      -- the listener's keeper task holding the next spec's loop
+      local _ <close> = setmetatable({}, { __close = function() webhooks.stop(); emu.close() end })
+      local before = emu.emulator.requests
+      local body = tmp()
+      local f = assert(io.open(body, "w"))
+      f:write(string.rep("b", 2048))
+      f:close()
+      local function curl(url, header)
+        local out = tmp()
+        pids[#pids + 1] = spawn(("curl -s -o /dev/null -w '%%{http_code} %%{time_total}' -H 'Expect: 100-continue' "
+          .. "%s --data-binary @%s %s > %s.tmp; mv %s.tmp %s"):format(header or "", body, url, out, out, out))
+        assert.is_true(wait_for(function() return read_file(out) ~= nil end, 10), "curl did not finish")
+        local code, secs = read_file(out):match("^(%d+) ([%d.]+)$")
+        return tonumber(code), tonumber(secs)
+      end
+      -- the emulator: no Bearer header, refused before the body
+      local code, secs = curl(emu.base_url .. "/payments/register")
+      assert.equals(401, code)
+      assert.is_true(secs < 0.1, "took " .. secs .. " s")
+      assert.equals(before, emu.emulator.requests)          -- the handler never saw it
+      -- with a key the body is read and the handler answers (400: not a valid register)
+      code = curl(emu.base_url .. "/payments/register", "-H 'Authorization: Bearer sk_test_mock'")
+      assert.equals(400, code)
+      -- the webhook listener: the wrong path is refused at once, the secret path is let in
+      code, secs = curl(hooks.local_url .. "/hooks/wrong")
+      assert.equals(401, code)
+      assert.is_true(secs < 0.1, "took " .. secs .. " s")
+      code = curl(hooks.local_url .. "/hooks/" .. hooks.secret)
+      assert.equals(400, code)                              -- read, then refused: not an event
+    end, WATCHDOG)
+  end)
+
   it("answers 500 and closes when a response exceeds max_response (no use after free under ASan)", function()
     gigstack.run(function()
       local sent

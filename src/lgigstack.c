@@ -54,6 +54,7 @@ struct live {                  /* a request, timer, server or signal */
   struct server_ud *owner;     /* servers: the userdata pointing here */
   lua_Integer token;
   int kind;
+  struct expect_rules *rules;  /* servers: who may send a body (expect_auth) */
   union {
     struct gs_request *req;
     uv_timer_t *timer;
@@ -140,6 +141,7 @@ static void live_unlink (struct live *l) {
   if (l->prev) l->prev->next = l->next;
   else c->live = l->next;
   if (l->next) l->next->prev = l->prev;
+  free(l->rules);
   free(l);
 }
 
@@ -461,10 +463,118 @@ static unsigned opt_timeout (lua_State *L, const char *field) {
   return (unsigned)ms;
 }
 
+/* ===== expect_auth: who may send a body after Expect: 100-continue =====
+** A request that waits for "100 Continue" and matches none of the rules
+** gets 401 at once, its body never read. A rule is {header = name,
+** prefix = text} (the header starts with it), {header = name, equals =
+** text} or {path = text} (the target without its query). */
+
+enum { RULE_PREFIX, RULE_EQUALS, RULE_PATH };
+
+struct expect_rule { int kind; const char *name, *value; size_t value_len; };
+
+struct expect_rules {
+  size_t n;
+  struct expect_rule r[];      /* strings follow in the same block */
+};
+
+static int rule_matches (const struct expect_rule *rule, const struct gs_http_req *req) {
+  size_t i, n;
+  if (rule->kind == RULE_PATH) {
+    const char *t = gs_http_target(req);
+    size_t len = strcspn(t, "?");
+    return len == rule->value_len && memcmp(t, rule->value, len) == 0;
+  }
+  n = gs_http_nheaders(req);
+  for (i = 0; i < n; i++) {
+    const char *name, *value;
+    gs_http_header(req, i, &name, &value);
+    if (strcmp(name, rule->name) != 0 || !value) continue;
+    if (rule->kind == RULE_PREFIX ? strncmp(value, rule->value, rule->value_len) == 0
+                                  : strcmp(value, rule->value) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int expect_check (const struct gs_http_req *req, void *ud) {
+  const struct expect_rules *rules = ud;
+  size_t i;
+  for (i = 0; i < rules->n; i++)
+    if (rule_matches(&rules->r[i], req)) return 0;
+  return 401;
+}
+
+/* The rules of expect_auth at table index t, in one allocation. */
+static struct expect_rules *read_rules (lua_State *L, int t) {
+  size_t n = lua_rawlen(L, t), i, bytes = 0;
+  struct expect_rules *rules;
+  char *p;
+  luaL_argcheck(L, n >= 1 && n <= 16, 1, "expect_auth: 1 to 16 rules");
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    luaL_argcheck(L, lua_rawgeti(L, t, (lua_Integer)i) == LUA_TTABLE, 1, "expect_auth: rules are tables");
+    lua_getfield(L, -1, "header");
+    if (lua_isstring(L, -1)) { luaL_tolstring(L, -1, &len); lua_pop(L, 1); bytes += len + 1; }
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "prefix");
+    lua_getfield(L, -2, "equals");
+    lua_getfield(L, -3, "path");
+    {
+      int k;
+      for (k = -3; k <= -1; k++)
+        if (lua_isstring(L, k)) { lua_tolstring(L, k, &len); bytes += len + 1; }
+    }
+    lua_pop(L, 4);
+  }
+  rules = malloc(sizeof *rules + n * sizeof rules->r[0] + bytes);
+  if (!rules) luaL_error(L, "out of memory");
+  rules->n = n;
+  p = (char *)&rules->r[n];
+  for (i = 0; i < n; i++) {
+    struct expect_rule *rule = &rules->r[i];
+    const char *header, *prefix, *equals, *path;
+    size_t len;
+    lua_rawgeti(L, t, (lua_Integer)i + 1);
+    lua_getfield(L, -1, "header");
+    lua_getfield(L, -2, "prefix");
+    lua_getfield(L, -3, "equals");
+    lua_getfield(L, -4, "path");
+    header = lua_tostring(L, -4);
+    prefix = lua_tostring(L, -3);
+    equals = lua_tostring(L, -2);
+    path = lua_tostring(L, -1);
+    rule->name = NULL;
+    if (path && !header && !prefix && !equals) {
+      rule->kind = RULE_PATH;
+    } else if (header && (prefix != NULL) != (equals != NULL) && !path) {
+      size_t k, hl = strlen(header);
+      rule->kind = prefix ? RULE_PREFIX : RULE_EQUALS;
+      for (k = 0; k <= hl; k++) p[k] = (char)tolower((unsigned char)header[k]);
+      rule->name = p;
+      p += hl + 1;
+    } else {
+      free(rules);
+      luaL_argerror(L, 1, "expect_auth: a rule is {header=, prefix=} or {header=, equals=} or {path=}");
+    }
+    {
+      const char *v = path ? path : prefix ? prefix : equals;
+      len = strlen(v);
+      memcpy(p, v, len + 1);
+      rule->value = p;
+      rule->value_len = len;
+      p += len + 1;
+    }
+    lua_pop(L, 5);
+  }
+  return rules;
+}
+
 /* core.listen{host=, port=, max_body=, max_header=, max_headers=,
 ** max_connections=, max_response=, idle_timeout=, header_timeout=,
-** body_timeout=, write_timeout=} -> server, token | fail, message
-** (sizes and counts are integers, timeouts seconds; 0 or nil: default) */
+** body_timeout=, write_timeout=, expect_auth=} -> server, token | fail,
+** message (sizes and counts are integers, timeouts seconds; 0 or nil:
+** default; expect_auth: see above) */
 static int l_listen (lua_State *L) {
   struct ctx *c = check_ctx(L);
   struct gs_server_opts o;
@@ -490,11 +600,27 @@ static int l_listen (lua_State *L) {
   o.header_timeout_ms = opt_timeout(L, "header_timeout");
   o.body_timeout_ms = opt_timeout(L, "body_timeout");
   o.write_timeout_ms = opt_timeout(L, "write_timeout");
-  su = lua_newuserdatauv(L, sizeof *su, 0);
-  su->l = NULL;
-  luaL_setmetatable(L, SERVER_MT);
-  l = live_new(c, EV_REQUEST);
-  if (!l) return luaL_error(L, "out of memory");
+  lua_getfield(L, 1, "expect_auth");
+  {
+    struct expect_rules *rules = NULL;
+    if (!lua_isnil(L, -1)) {
+      luaL_checktype(L, -1, LUA_TTABLE);
+      rules = read_rules(L, lua_gettop(L));
+    }
+    su = lua_newuserdatauv(L, sizeof *su, 0);
+    su->l = NULL;
+    luaL_setmetatable(L, SERVER_MT);
+    l = live_new(c, EV_REQUEST);
+    if (!l) {
+      free(rules);
+      return luaL_error(L, "out of memory");
+    }
+    l->rules = rules;
+    if (rules) {
+      o.expect_check = expect_check;
+      o.expect_ud = rules;
+    }
+  }
   l->u.server = gs_server_new(&c->loop, &o, on_request, l, &err);
   if (!l->u.server) {
     live_unlink(l);

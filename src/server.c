@@ -88,7 +88,8 @@ struct conn {
   struct buf pending;         /* bytes after a complete request */
   size_t head_bytes;
   size_t body_limit;          /* the declared length, else max_body */
-  int fail_status;            /* 413 or 431 when a limit tripped */
+  int fail_status;            /* 413 or 431 when a limit tripped, or the
+                                 early answer to an Expect: 100-continue */
   int phase;
   uint64_t since;             /* uv_now() when the phase began */
   int in_value;
@@ -321,6 +322,7 @@ static void conn_fail (struct conn *c, int status, const char *msg) {
                    status == 413 ? "payload_too_large"
                    : status == 431 ? "header_too_large"
                    : status == 408 ? "request_timeout"
+                   : status == 401 ? "unauthorized"
                    : status == 500 ? "internal_server_error" : "invalid_request");
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_timer_stop(&c->idle);
@@ -437,8 +439,17 @@ static int on_headers_complete (llhttp_t *p) {
   has_body = (p->flags & F_CHUNKED)
              || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
   if (has_body && p->http_major == 1 && p->http_minor >= 1
-      && expects_continue(c->cur))
+      && expects_continue(c->cur)) {
+    /* the client waits before sending the body: refuse it now if the
+    ** head alone already decides (no credentials, say) */
+    const struct gs_server_opts *o = &c->srv->opts;
+    int status = o->expect_check ? o->expect_check(c->cur, o->expect_ud) : 0;
+    if (status >= 400 && status <= 599) {
+      c->fail_status = status;
+      return -1;
+    }
     conn_continue(c);
+  }
   if (has_body) set_phase(c, PH_BODY, c->srv->opts.body_timeout_ms);
   return 0;
 }
@@ -535,6 +546,8 @@ static int feed (struct conn *c, const char *data, size_t n) {
     conn_fail(c, 413, "request body too large");
   else if (c->fail_status == 431)
     conn_fail(c, 431, "request header fields too large");
+  else if (c->fail_status >= 400)
+    conn_fail(c, c->fail_status, "refused before the body (Expect: 100-continue)");
   else
     conn_fail(c, 400, "malformed HTTP request");
   return 1;

@@ -454,6 +454,10 @@ function M.start(opts)
   local server, err = http.listen{
     host = opts.host or "127.0.0.1", port = opts.port or 0,
     max_body = opts.max_body, max_header = opts.max_header,
+    -- a body announced with Expect: 100-continue and no key is refused
+    -- (401) before it is sent
+    expect_auth = { { header = "authorization", prefix = "Bearer " },
+      { header = "authorization", prefix = "bearer " } },
     handler = function(req)
       local delay = header_latency(req)
       if not delay and emu.latency then

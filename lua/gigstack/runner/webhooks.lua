@@ -145,6 +145,8 @@ function M.listen(opts)
     busy = {}, processed = 0, duplicates = 0, rejected = 0, failed = 0, unverified = 0,
     journal = opts.journal, client = gs }
   local server, err = http.listen{ host = opts.host or "127.0.0.1", port = opts.port or 0,
+    -- a body announced with Expect: 100-continue reaches only the secret
+    expect_auth = { { path = "/hooks/" .. l.secret }, { header = "x-webhook-secret", equals = l.secret } },
     on_error = function(msg) log.event("webhook.error", { error = msg }, "error") end,
     handler = function(req)
       local given = req.path:match("^/hooks/([%w]+)$") or req.headers["x-webhook-secret"]
