@@ -22,6 +22,10 @@ struct buf {
   size_t len, cap;
 };
 
+/* Easy handles kept for reuse: curl_easy_init allocates and initialises
+** several kilobytes per request; curl_easy_reset is cheaper. */
+#define EASY_POOL 256
+
 struct gs_engine {
   uv_timer_t timer;           /* first member: closes free the engine */
   uv_loop_t *loop;
@@ -35,6 +39,8 @@ struct gs_engine {
   uint64_t rng;                                /* jitter */
   struct sock_ctx **socks;                     /* by fd: a socket's poll handle, */
   size_t nsocks;                               /*   kept while the socket lives */
+  CURL *pool[EASY_POOL];                       /* easy handles of finished requests */
+  int npool;
 };
 
 enum req_state { QUEUED, ACTIVE, SLEEPING };
@@ -160,7 +166,16 @@ static void request_free (struct gs_request *r) {
     uv_timer_stop(r->backoff);
     uv_close((uv_handle_t *)r->backoff, on_backoff_closed);
   }
-  if (r->easy) curl_easy_cleanup(r->easy);
+  if (r->easy) {
+    /* out of the multi by now (finish, cancel) or never added (queued) */
+    struct gs_engine *e = r->e;
+    if (!e->closing && e->npool < EASY_POOL) {
+      curl_easy_reset(r->easy);     /* drops every option, the mime too */
+      e->pool[e->npool++] = r->easy;
+    } else {
+      curl_easy_cleanup(r->easy);
+    }
+  }
   curl_mime_free(r->mime);          /* after the easy handle that uses it */
   curl_slist_free_all(r->hdrs);
   free(r->body);
@@ -669,7 +684,7 @@ struct gs_request *gs_engine_submit (struct gs_engine *e,
     uv_update_time(e->loop);   /* the deadline counts from now, not the last loop turn */
     r->deadline = uv_now(e->loop) + (uint64_t)spec->deadline_ms;
   }
-  r->easy = curl_easy_init();
+  r->easy = e->npool ? e->pool[--e->npool] : curl_easy_init();
   if (!r->easy || setup_easy(e, r, spec) != 0) goto fail;
   if (e->ninflight < e->opts.max_inflight && !e->queue_head) {
     /* start now; a failure is returned, never reported through done */
@@ -763,6 +778,7 @@ void gs_engine_close (struct gs_engine *e) {
     e->socks = NULL;
     e->nsocks = 0;
   }
+  while (e->npool) curl_easy_cleanup(e->pool[--e->npool]);
   uv_timer_stop(&e->timer);
   uv_close((uv_handle_t *)&e->timer, on_engine_close);
 }
