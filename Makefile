@@ -5,7 +5,7 @@
 # shared library, gigstack.pc), the man page and the examples.
 #
 # Compiler flags come from pkg-config; the variables LuaRocks passes
-# (LUA_INCDIR, CURL_INCDIR, LIBUV_INCDIR, SQLITE_INCDIR, LLHTTP_INCDIR and
+# (LUA_INCDIR, CURL_INCDIR, LIBUV_INCDIR, SQLITE_INCDIR, PQ_INCDIR, LLHTTP_INCDIR and
 # their *_LIBDIR) take precedence, and XXX_CFLAGS / XXX_LIBS given on the
 # command line override both. Only `make deps` runs apt-get (Debian).
 
@@ -79,6 +79,7 @@ $(eval $(call find_lib,CURL,libcurl,curl))
 $(eval $(call find_lib,LIBUV,libuv,uv))
 $(eval $(call find_lib,SQLITE,sqlite3,sqlite3))
 $(eval $(call find_lib,CRYPTO,libcrypto,crypto))
+$(eval $(call find_lib,PQ,libpq,pq))
 
 # ---- llhttp: the packaged library (Fedora, Arch, Alpine, Homebrew ship
 # libllhttp with a .pc) when present, else the sources Debian's node-llhttp
@@ -104,11 +105,11 @@ OPT      ?= -O2 -g
 SAN      ?=
 WERROR   ?=
 CFLAGS_ALL = -std=gnu11 -Wall -Wextra $(WERROR) $(OPT) $(SAN) -fPIC -Iinclude \
-             $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(CURL_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(CFLAGS)
-# what libgigstack itself needs; the Lua binding adds sqlite3 (journal)
-# and libcrypto (the emulator's CFDI seals)
+             $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(CURL_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(PQ_CFLAGS) $(CFLAGS)
+# what libgigstack itself needs; the Lua binding adds sqlite3 and libpq
+# (the journal's two backends) and libcrypto (the emulator's CFDI seals)
 LIB_LIBS = $(CURL_LIBS) $(LIBUV_LIBS) $(LLHTTP_LIBS)
-LIBS     = $(LIB_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS)
+LIBS     = $(LIB_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(CRYPTO_LIBS)
 
 ifeq ($(UNAME_S),Darwin)
   LIBFLAG   ?= -bundle -undefined dynamic_lookup
@@ -127,11 +128,12 @@ else
   SHLIB_FLAGS = -shared -Wl,-soname,$(SHLIB_SO) -Wl,--version-script,$(BUILD)/gigstack.map
 endif
 
-# Debian packages the build, demo, tests and docs need; `make deps`
+# Debian packages the build, demo, tests and docs need (postgresql: the
+# journal specs start their own throwaway cluster); `make deps`
 # installs whichever are missing (apt-get, as root or through sudo).
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libuv1-dev libcurl4-openssl-dev \
            node-llhttp libsqlite3-dev lua-busted lua-check lua-ldoc curl valgrind openssl \
-           pkg-config man-db libssl-dev libxml2-utils xsltproc
+           pkg-config man-db libssl-dev libxml2-utils xsltproc libpq-dev postgresql
 # and what `make release-check` adds (second compiler, LuaRocks)
 DEB_RELEASE_PKGS = clang luarocks
 
@@ -163,7 +165,7 @@ deps:
 release-deps:
 	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_RELEASE_PKGS)"
 
-$(BUILD)/obj/%.o: src/%.c include/gigstack.h | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c include/gigstack.h src/core_internal.h | $(BUILD)/obj
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # third-party code: compiled without our warning flags
@@ -211,11 +213,11 @@ $(BUILD)/gigstack.pc: include/gigstack.h FORCE | $(BUILD)/obj
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 # The Lua module does not link liblua: the host interpreter provides it.
-$(BUILD)/gigstack/core.so: $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
-	$(CC) $(SAN) $(LIBFLAG) -o $@ $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a $(LIBS) $(LDFLAGS)
+$(BUILD)/gigstack/core.so: $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
+	$(CC) $(SAN) $(LIBFLAG) -o $@ $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a $(LIBS) $(LDFLAGS)
 
 # -Wl,-E exports the Lua API so `require "cjson"` (a .so) resolves it.
-$(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
+$(BUILD)/gigstack-run: $(BUILD)/obj/main.o $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/lcrypto.o $(BUILD)/libgigstack.a
 	$(CC) $(SAN) $(EXPORT_DYNAMIC) -o $@ $^ $(LUA_LIBS) $(LIBS) -lm $(if $(filter Linux,$(UNAME_S)),-ldl) $(LDFLAGS)
 
 # main.o bakes in LUADIR: rebuilt whenever LUADIR changes
@@ -344,9 +346,9 @@ $(BUILD)/fuzz/server_fuzz: fuzz/server_fuzz.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/server_fuzz.c $(FUZZ_LIBSRC) $(LIBS)
 
-$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c src/lcrypto.c $(FUZZ_LIBSRC) include/gigstack.h
+$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lpg.c src/lcrypto.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lcrypto.c $(FUZZ_LIBSRC) $(LUA_LIBS) $(LIBS) -lm -ldl
+	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lpg.c src/lcrypto.c $(FUZZ_LIBSRC) $(LUA_LIBS) $(LIBS) -lm -ldl
 
 fuzz: deps fuzz-deps $(BUILD)/fuzz/server_fuzz $(BUILD)/fuzz/response_fuzz
 	@for t in server response; do \

@@ -279,3 +279,21 @@ fail:
   journal_close(j);
   return 2;
 }
+
+/* core.owner_self() -> "host:pid:start", the owner this process writes
+** into claims (the PostgreSQL journal uses it too) */
+int gs_owner_self (lua_State *L) {
+  char owner[160];
+  owner_of_self(owner, sizeof owner);
+  lua_pushstring(L, owner);
+  return 1;
+}
+
+/* core.owner_alive(owner) -> false only when owner is a process of this
+** host that is gone: another host's claim lives until its lease ends */
+int gs_owner_alive (lua_State *L) {
+  char self[160];
+  owner_of_self(self, sizeof self);
+  lua_pushboolean(L, owner_alive(luaL_checkstring(L, 1), self));
+  return 1;
+}
