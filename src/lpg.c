@@ -36,6 +36,12 @@ struct pgconn {
   char *error;                 /* a connection-level failure */
 };
 
+/* notices (CREATE ... IF NOT EXISTS, say) are not errors: not printed */
+static void quiet_notice (void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
 static void on_poll_freed (uv_handle_t *h) {
   free(h);
 }
@@ -202,7 +208,8 @@ static struct pgconn *check_open (lua_State *L) {
 }
 
 /* conn:query(sql [, {params}]) -> token | fail, message. Parameters are
-** text ($1, $2 ...; nil is NULL); one query at a time per connection. */
+** text ($1, $2 ...; nil is NULL; params.n counts trailing nils); one
+** query at a time per connection. */
 static int conn_query (lua_State *L) {
   struct pgconn *p = check_open(L);
   const char *sql = luaL_checkstring(L, 2);
@@ -229,7 +236,10 @@ static int conn_query (lua_State *L) {
   PQclear(p->result);
   p->result = NULL;
   p->ready = 0;
-  if (!PQsendQueryParams(p->pg, sql, n, NULL, vals, NULL, NULL, 0)) {
+  /* without parameters: the simple protocol, which runs several
+  ** statements ("BEGIN; ...; COMMIT") in one call (migrations) */
+  if (!(lua_isnoneornil(L, 3) ? PQsendQuery(p->pg, sql)
+        : PQsendQueryParams(p->pg, sql, n, NULL, vals, NULL, NULL, 0))) {
     set_error(p, PQerrorMessage(p->pg));
     if (PQstatus(p->pg) == CONNECTION_BAD) {
       p->state = PGC_DEAD;
@@ -365,6 +375,7 @@ int gs_pg_connect (lua_State *L) {
     conn_release(p);
     return 2;
   }
+  PQsetNoticeProcessor(p->pg, quiet_notice, NULL);
   p->live = gs_core_register(c, conn_cancel, p);
   if (!p->live) {
     conn_release(p);
