@@ -221,7 +221,7 @@ function Emulator:handle(req)
     local team = M.resolve_team(self.store, own, req.query.team)
     local ctx = setmetatable({ req = req, query = req.query, store = self.store,
       team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
-      deliver = function(ev) deliver(self, ev) end }, Ctx)
+      deliver = function(ev) deliver(self, ev) end, stats = function() return self:stats() end }, Ctx)
     return route.handler(ctx, table.unpack(caps, 1, caps.n))
   end)
   if ok then return status, payload, ctype end

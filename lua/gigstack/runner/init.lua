@@ -6,9 +6,13 @@ local client = require "gigstack.client"
 local sched = require "gigstack.async.sched"
 
 local M = {}
+local journal_ops, journal_summary, lock_held
 
 local USAGE = [==[
 usage: gigstack-run [options] [script.lua [args...]]
+       gigstack-run [--journal LOCATION] journal status [--batch NAME]
+       gigstack-run [--journal LOCATION] journal prune --older-than DAYS
+       gigstack-run [--journal LOCATION] journal unlock KEY|--expired|--owner OWNER
   --mock                 start the gigstack emulator on a loopback port and
                          point gigstack.new{} at it (no API key needed)
   --serve-mock [HOST:]PORT
@@ -27,7 +31,14 @@ usage: gigstack-run [options] [script.lua [args...]]
                          flight (default 10), then stop
   --once                 run the script's schedules that are due this minute,
                          then exit (for system cron)
-  --lock FILE            refuse to start while another run holds FILE
+  --lock FILE|NAME       refuse to start while another run holds the lock:
+                         a file lock, or with a PostgreSQL journal an
+                         advisory lock NAME shared by every machine (a lost
+                         database connection stops the run, exit 4)
+  --journal LOCATION     the run's journal: FILE or sqlite:FILE (SQLite), or
+                         postgres://... (shared by runners on several
+                         machines); schedules then run each tick once
+  --lease SECONDS        how long a claim holds without renewal (default 600)
   --dry-run              perform reads; log writes (method, path, body) and
                          send none
   --report FILE          write each item's outcome to FILE (.json or .csv)
@@ -38,7 +49,8 @@ usage: gigstack-run [options] [script.lua [args...]]
 Exit codes: 0 all done, 1 script error, 2 usage or configuration error,
 3 some items or jobs failed, 4 lock held by another run,
 130/143 stopped by SIGINT/SIGTERM.
-Environment: GIGSTACK_API_KEY, GIGSTACK_BASE_URL.  See gigstack-run(1).
+Environment: GIGSTACK_API_KEY, GIGSTACK_BASE_URL, GIGSTACK_JOURNAL_URL.
+See gigstack-run(1).
 ]==]
 
 local function usage_error(msg)
@@ -71,6 +83,29 @@ local function parse(argv)
       if not argv[i] then return nil, "--mock-state needs a FILE" end
       o.state_file = argv[i]
       o.mock = true
+    elseif a == "--journal" then
+      i = i + 1
+      if not argv[i] or argv[i] == "" then return nil, "--journal needs FILE, sqlite:FILE or postgres://..." end
+      o.journal = argv[i]
+    elseif a == "--lease" then
+      i = i + 1
+      o.lease = tonumber(argv[i] or "")
+      if not o.lease or o.lease <= 0 then return nil, "--lease needs a number of seconds > 0" end
+    elseif a == "journal" and not o.script then
+      o.ops = { command = argv[i + 1] }
+      local j = i + 2
+      while argv[j] do
+        local b = argv[j]
+        if b == "--batch" or b == "--owner" or b == "--older-than" then
+          if not argv[j + 1] then return nil, "journal: " .. b .. " needs a value" end
+          o.ops[b:sub(3):gsub("%-", "_")] = argv[j + 1]
+          j = j + 1
+        elseif b == "--expired" then o.ops.expired = true
+        elseif b:sub(1, 1) ~= "-" and not o.ops.key then o.ops.key = b
+        else return nil, "journal: unknown argument " .. b end
+        j = j + 1
+      end
+      return o
     elseif a == "--once" then o.once = true
     elseif a == "--dry-run" then o.dry_run = true
     elseif a == "--lock" or a == "--report" or a == "--log-format" then
@@ -149,6 +184,43 @@ local function serve(o)
   return code
 end
 
+-- gigstack-run journal status|prune|unlock
+journal_ops = function(ops, journal)
+  local loc = journal.configured()
+  if not loc then return usage_error("journal " .. tostring(ops.command) .. ": no journal (--journal or "
+    .. "GIGSTACK_JOURNAL_URL)") end
+  local kind, where = journal.backend(loc)
+  if kind ~= "postgres" then
+    io.stderr:write("gigstack-run: journal ", tostring(ops.command), ": only for PostgreSQL journals\n")
+    return 2
+  end
+  local ok, lines = pcall(sched.run, function()
+    return require("gigstack.runner.journal_pg").ops(where, ops.command, ops)
+  end, { timeout = 60 })
+  if not ok then io.stderr:write("gigstack-run: ", tostring(lines), "\n"); return 1 end
+  io.stdout:write(table.concat(lines, "\n"), "\n")
+  return 0
+end
+
+-- claims taken, lost and retried, per journal the run opened
+journal_summary = function(journal)
+  local log = require "gigstack.runner.log"
+  for _, j in ipairs(journal.opened) do
+    local m = j:metrics()
+    if m.taken + m.skipped > 0 then
+      local fields = { journal = j.backend, taken = m.taken, ran = m.ran, skipped = m.skipped,
+        retried = m.retried, lost = m.lost, waited = m.waited, reconnects = m.reconnects }
+      if log.format == "json" then
+        log.event("journal.summary", fields)
+      else
+        io.stderr:write(string.format("journal (%s): %d claims taken, %d lost, %d retried; %d ran, "
+          .. "%d already done, %d waited, %d reconnects\n", j.backend, m.taken, m.lost, m.retried, m.ran,
+          m.skipped, m.waited, m.reconnects))
+      end
+    end
+  end
+end
+
 function M.main(argv)
   local o, err = parse(argv)
   if not o then return usage_error(err) end
@@ -160,12 +232,21 @@ function M.main(argv)
     return 0
   end
   if o.serve then return serve(o) end
+  local journal = require "gigstack.runner.journal"
+  if o.journal then journal.location = o.journal end
+  if o.lease then journal.lease = o.lease end
+  if o.ops then return journal_ops(o.ops, journal) end
   if not o.script and #o.chunks == 0 then return usage_error("no script given") end
 
-  if o.lock then
+  -- --lock: with a PostgreSQL journal an advisory lock (taken in the run's
+  -- loop below), else a file lock
+  local loc = journal.configured()
+  local pg_lock = o.lock and loc and journal.backend(loc) == "postgres"
+  if o.lock and not pg_lock then
     local locked, lerr = require("gigstack.core").lock(o.lock)
     if not locked then io.stderr:write("gigstack-run: ", lerr, "\n"); return 4 end
   end
+  local lock_refused, lock_lost
   if o.log_format then require("gigstack.runner.log").format = o.log_format end
   local tty = os.execute("test -t 2") == true
   require("gigstack.runner.report").progress = tty
@@ -209,6 +290,20 @@ function M.main(argv)
     if type(e) == "string" and e:find("\nstack traceback:", 1, true) then return e end
     return debug.traceback(tostring(e), 2)
   end, function()
+    if pg_lock then
+      local lk, lerr = require("gigstack.runner.journal_pg").lock(select(2, journal.backend(loc)), o.lock)
+      if not lk then lock_refused = lerr; return end
+      lock_held = lk
+      -- a lost connection has released the lock: another machine may take
+      -- it now, so this run starts no new work
+      lk.watch(function(reason)
+        lock_lost = reason
+        io.stderr:write("gigstack-run: lock ", o.lock, " lost (", reason, "): starting no new work\n")
+        journal.stop("lock " .. o.lock .. " lost")
+        client.defaults.stopping = function() return "lock " .. o.lock .. " lost" end
+        require("gigstack.runner.schedule").stop_all()
+      end)
+    end
     local server
     if o.mock then
       server = start_mock(o)
@@ -230,6 +325,11 @@ function M.main(argv)
     if not ok_main then error(merr, 0) end
   end)
   for _, t in ipairs(tokens) do sched.off_signal(t) end
+  if lock_held then
+    pcall(sched.run, lock_held.release, { timeout = 10 })
+  end
+  if lock_refused then io.stderr:write("gigstack-run: ", lock_refused, "\n"); return 4 end
+  journal_summary(journal)
   local report = require "gigstack.runner.report"
   if #report.items > 0 then
     local log = require "gigstack.runner.log"
@@ -247,6 +347,7 @@ function M.main(argv)
     if not wok then io.stderr:write("gigstack-run: cannot write report: ", tostring(werr), "\n") end
   end
   if signalled then return signalled == "SIGINT" and 130 or 143 end
+  if lock_lost then return 4 end
   if not ok then
     io.stderr:write("gigstack-run: ", require("gigstack.async.errors").scrub(tostring(rerr)), "\n")
     return 1

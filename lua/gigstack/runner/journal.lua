@@ -142,7 +142,10 @@ function Journal:once(key, fn, opts)
     sched.sleep(0.05)
     waited = waited + 0.05
   end
+  self.active = (self.active or 0) + 1
+  if self.db.renew then self:heartbeat() end
   local ok, result, err = pcall(fn, M.idempotency_key(key))
+  self.active = self.active - 1
   if not ok or result == nil then
     self.db:release(key)
     if not ok then error(result, 0) end
@@ -151,6 +154,21 @@ function Journal:once(key, fn, opts)
   self.db:done(key, json.encode(result) or "true")
   self.ran = self.ran + 1
   return result, "done"
+end
+
+-- SQLite: while work runs, renew this process's claims every lease/3
+-- (the PostgreSQL backend renews its own)
+function Journal:heartbeat()
+  if (self.hb and not self.hb.done) or not sched.current() then return end
+  self.hb = sched.spawn(function()
+    while not self.closed and self.active > 0 do
+      sched.sleep(math.max(self.lease / 3, 0.05))
+      if self.closed or self.active == 0 then break end
+      self.db:renew(math.ceil(self.lease))
+    end
+  end)
+  self.hb.daemon_set()
+  self.hb.silent = true
 end
 
 --- The recorded result text of key, or nil; raises on a read error.

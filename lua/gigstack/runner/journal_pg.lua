@@ -492,6 +492,83 @@ function M.lock(url, name)
   return lock
 end
 
+-- ===== gigstack-run journal status|prune|unlock =====
+
+--- ops(url, command, args) -> lines (raises on a database error).
+--   status [--batch NAME]     schema, done count, live and expired claims,
+--                             locks, batches with per-runner counts
+--   prune --older-than DAYS   delete results (and finished batch items)
+--                             older than DAYS
+--   unlock KEY | --expired | --owner OWNER
+--                             delete claims (the work may run again: its
+--                             idempotency key makes the API call a replay)
+function M.ops(url, command, args)
+  local db = M.open(url, { reconnect = 5 })
+  local out = {}
+  local function say(...) out[#out + 1] = string.format(...) end
+  local ok, err = pcall(function()
+    if command == "status" then
+      local v = db:query("SELECT max(version) FROM gigstack_schema")[1][1]
+      local d = db:query("SELECT count(*), coalesce(to_char(min(at), 'YYYY-MM-DD\"T\"HH24:MI:SS'), '-'),"
+        .. " coalesce(to_char(max(at), 'YYYY-MM-DD\"T\"HH24:MI:SS'), '-') FROM gigstack_done")[1]
+      say("journal %s (schema version %s)", redact(url), v)
+      say("done: %s results (oldest %s, newest %s)", d[1], d[2], d[3])
+      local claims = db:query("SELECT key, owner, attempts, round(extract(epoch FROM expires - now()))"
+        .. " FROM gigstack_claims ORDER BY expires")
+      local live, expired = 0, 0
+      for _, r in ipairs(claims) do
+        if tonumber(r[4]) > 0 then live = live + 1 else expired = expired + 1 end
+      end
+      say("claims: %d live, %d expired", live, expired)
+      for i, r in ipairs(claims) do
+        if i > 20 then say("  ... %d more", #claims - 20); break end
+        say("  %s  owner %s  attempts %s  %s", r[1], r[2], r[3],
+          tonumber(r[4]) > 0 and ("expires in " .. r[4] .. " s") or ("expired " .. -tonumber(r[4]) .. " s ago"))
+      end
+      local locks = db:query("SELECT l.name, l.owner, to_char(l.since, 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
+        .. " EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.classid = "
+        .. LOCK_CLASS .. " AND p.objid::bigint = (hashtext(l.name)::bigint & 4294967295) AND p.granted)"
+        .. " FROM gigstack_locks l ORDER BY l.name")
+      say("locks: %d", #locks)
+      for _, r in ipairs(locks) do
+        say("  %s  %s since %s (%s)", r[1], r[2], r[3], r[4] == "t" and "held" or "released")
+      end
+      local where = args.batch and " WHERE batch = $1" or ""
+      local batches = db:query("SELECT batch, state, coalesce(done_by, ''), count(*) FROM gigstack_queue"
+        .. where .. " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", args.batch and { args.batch } or nil)
+      local cur
+      for _, r in ipairs(batches) do
+        if r[1] ~= cur then cur = r[1]; say("batch %s:", cur) end
+        say("  %-8s %6s  %s", r[2], r[4], r[3] ~= "" and ("by " .. r[3]) or "")
+      end
+    elseif command == "prune" then
+      local days = tonumber(args.older_than or "")
+      if not days or days < 0 then error("prune: --older-than DAYS is required (a number >= 0)", 0) end
+      local n = db:query("DELETE FROM gigstack_done WHERE at < now() - $1 * interval '1 day' RETURNING 1", { days })
+      local q = db:query("DELETE FROM gigstack_queue WHERE state = 'done' AND done_at < now() - $1 * interval"
+        .. " '1 day' RETURNING 1", { days })
+      say("pruned %d results and %d finished batch items older than %g days", #n, #q, days)
+    elseif command == "unlock" then
+      local rows
+      if args.expired then
+        rows = db:query("DELETE FROM gigstack_claims WHERE expires < now() RETURNING key")
+      elseif args.owner then
+        rows = db:query("DELETE FROM gigstack_claims WHERE owner = $1 RETURNING key", { args.owner })
+      elseif args.key then
+        rows = db:query("DELETE FROM gigstack_claims WHERE key = $1 RETURNING key", { args.key })
+      else
+        error("unlock: give a KEY, --expired or --owner OWNER", 0)
+      end
+      say("released %d claims", #rows)
+    else
+      error("unknown journal command " .. tostring(command) .. " (status, prune, unlock)", 0)
+    end
+  end)
+  db:close()
+  if not ok then error(err, 0) end
+  return out
+end
+
 M.redact = redact
 M.CLAIM_CLASS = CLAIM_CLASS
 return M
