@@ -69,8 +69,8 @@ print(string.format("invoices issued:     %d", s.invoices))
 print(string.format("total invoiced:      $%s MXN", money.format(s.total_cents)))
 print(string.format("failures:            %d", #s.failures))
 if batch then
-  print(string.format("this runner:         %d of %d sales (%d by other runners)", s.sales - s.elsewhere,
-    s.sales, s.elsewhere))
+  print(string.format("this runner:         %d of %d sales (%d by other runners) as %s", s.sales - s.elsewhere,
+    s.sales, s.elsewhere, require("gigstack.core").owner_self()))
 end
 for _, f in ipairs(s.failures) do
   print(string.format("  sale %s: %s", f.sale, tostring(f.error)))

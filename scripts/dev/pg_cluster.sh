@@ -7,11 +7,12 @@
 # user: as root, as `postgres` (Debian's package creates it) through
 # runuser. With WATCH_PID, a watcher stops the cluster when that process
 # is gone, so a spec run that dies leaves no server behind. Any failure
-# prints the reason on stderr and exits non-zero.
+# prints the reason on stderr and exits non-zero. GS_PG_BIN names the
+# directory of initdb and pg_ctl (default: the newest Debian one).
 set -u
 cmd=${1:-}; dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart|url DIR [WATCH_PID]" >&2; exit 2; }
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+bin=${GS_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 [ -n "$bin" ] || bin=$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")
 [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] || {
   echo "pg_cluster: initdb/pg_ctl not found (Debian: apt-get install postgresql)" >&2; exit 1; }

@@ -277,6 +277,9 @@ end
 -- task it started are finished. opts.timeout (seconds) is a watchdog.
 function M.run(fn, opts)
   opts = opts or {}
+  -- a run nested in a task (a script under gigstack-run) ends when its
+  -- own tasks are done: the tasks alive before it do not count
+  local base = live_tasks
   local main = M.spawn(fn, table.unpack(opts.args or {}))
   main.silent = true
   local dog, fired
@@ -286,7 +289,7 @@ function M.run(fn, opts)
     watchdogs[dog] = fired
   end
   local ok, why = M.loop_until(function()
-    return (main.done and live_tasks == 0) or (fired and fired.event ~= nil)
+    return (main.done and live_tasks <= base) or (fired and fired.event ~= nil)
   end)
   if dog then
     watchdogs[dog] = nil

@@ -146,6 +146,7 @@ function Journal:once(key, fn, opts)
   if self.db.renew then self:heartbeat() end
   local ok, result, err = pcall(fn, M.idempotency_key(key))
   self.active = self.active - 1
+  if self.active == 0 and self.hb and not self.hb.done then sched.cancel(self.hb, "idle") end
   if not ok or result == nil then
     self.db:release(key)
     if not ok then error(result, 0) end

@@ -254,6 +254,7 @@ function DB:heartbeat()
     while not self.closed and (self.nheld > 0 or self.ntaken > 0) do
       sched.sleep(math.max(self.lease / 3, 0.05))
       if self.closed or (self.nheld == 0 and self.ntaken == 0) then break end
+      self.renewing = true
       local ok, rows = pcall(self.query, self, "UPDATE gigstack_claims SET expires = now() + $2 * interval "
         .. "'1 second' WHERE owner = $1 RETURNING key, token", { self.owner, self.lease })
       if ok then
@@ -269,6 +270,7 @@ function DB:heartbeat()
         pcall(self.query, self, "UPDATE gigstack_queue SET expires = now() + $2 * interval '1 second'"
           .. " WHERE owner = $1 AND state = 'taken'", { self.owner, self.lease })
       end
+      self.renewing = false
     end
   end)
   self.hb.daemon_set()
@@ -297,11 +299,19 @@ function DB:claim(key, lease)
   return state, value
 end
 
+-- nothing left to renew: the heartbeat's timer must not keep a run alive
+local function idle_check(self)
+  if self.nheld == 0 and self.ntaken == 0 and self.hb and not self.hb.done and not self.renewing then
+    sched.cancel(self.hb, "idle")
+  end
+end
+
 local function drop(self, key)
   if self.held[key] then
     self.held[key] = nil
     self.nheld = self.nheld - 1
   end
+  idle_check(self)
 end
 
 function DB:done(key, result)
@@ -394,6 +404,7 @@ function DB:map(batch, items, concurrency, fn, opts)
           r = { false, "journal map: batch " .. batch .. " has key " .. k .. " this runner was not given" }
         end
         self.ntaken = self.ntaken - 1
+        idle_check(self)
         local ok = r[1] and not (r[2] == nil and r[3] ~= nil)
         self:query("UPDATE gigstack_queue SET state = $4, owner = NULL, expires = NULL,"
           .. " done_by = $3, done_at = now() WHERE batch = $1 AND key = $2",
