@@ -10,9 +10,9 @@ local journal_ops, journal_summary, lock_held
 
 local USAGE = [==[
 usage: gigstack-run [options] [script.lua [args...]]
-       gigstack-run [--journal LOCATION] journal status [--batch NAME]
-       gigstack-run [--journal LOCATION] journal prune --older-than DAYS
-       gigstack-run [--journal LOCATION] journal unlock KEY|--expired|--owner OWNER
+or:    gigstack-run --journal postgres://... journal status [--batch NAME]
+or:    gigstack-run --journal postgres://... journal prune --older-than DAYS
+or:    gigstack-run --journal postgres://... journal unlock KEY|--expired|--owner OWNER
   --mock                 start the gigstack emulator on a loopback port and
                          point gigstack.new{} at it (no API key needed)
   --serve-mock [HOST:]PORT
