@@ -141,7 +141,7 @@ LLHTTP_OBJ = $(if $(LLHTTP_BUNDLED),$(BUILD)/obj/llhttp.o $(BUILD)/obj/llhttp_ap
 LLHTTP_SRC = $(LLHTTP_SRCDIR)/llhttp.c $(LLHTTP_SRCDIR)/api.c $(LLHTTP_SRCDIR)/http.c
 ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o $(LLHTTP_OBJ)
 
-.PHONY: all deps release-deps demo test suite check lint clean install install-rock \
+.PHONY: all deps release-deps demo test suite check lint clean bench install install-rock \
         install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a \
@@ -241,6 +241,11 @@ demo:
 test:
 	@if $(HAVE_APT); then $(MAKE) --no-print-directory deps; fi
 	@$(MAKE) --no-print-directory suite
+
+# Benchmarks (never part of the suite): claims per second of the
+# PostgreSQL journal at 1, 4 and 16 runner processes.
+bench: all
+	@sh bench/journal_claims.sh $(BENCH_CLAIMS) $(BENCH_RUNNERS)
 
 # the suite without installing anything (`luarocks test` runs this)
 suite: all lint
