@@ -97,10 +97,16 @@ local function wait(token)
   return ev
 end
 
+M.CONNECT_TIMEOUT = 10   -- seconds: libpq's connect_timeout does not apply to async connects
+
 local function connect(url)
   local conn, token = core.pg_connect(url)
   if not conn then return nil, token end
-  wait(token)
+  local ev = sched.within(M.CONNECT_TIMEOUT, function() return "timeout" end, wait, token)
+  if not ev then
+    conn:close()
+    return nil, string.format("could not connect to server: no answer within %g s", M.CONNECT_TIMEOUT)
+  end
   local ok, err = conn:result()
   if not ok then
     conn:close()
