@@ -10,6 +10,9 @@
 # prints the reason on stderr and exits non-zero. GS_PG_BIN names the
 # directory of initdb and pg_ctl (default: the newest Debian one).
 set -u
+# the server is not ours to instrument: `make check` preloads the
+# sanitizer runtime into the test processes, and postgres under it hangs
+unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
 cmd=${1:-}; dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart|url DIR [WATCH_PID]" >&2; exit 2; }
 bin=${GS_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}

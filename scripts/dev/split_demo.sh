@@ -2,8 +2,9 @@
 # Three runners on one PostgreSQL journal invoicing the same N sales
 # (default 3000) against one `gigstack-run --serve-mock` emulator; runner 2
 # is killed with SIGKILL once KILL_AT payments exist and started again.
+# With MODE=restart, PostgreSQL is restarted at KILL_AT payments instead.
 # Prints each runner's count, the queue's per-runner counts and the
-# emulator's totals. Usage: scripts/dev/split_demo.sh [N] [KILL_AT]
+# emulator's totals. Usage: [MODE=restart] scripts/dev/split_demo.sh [N] [KILL_AT]
 set -eu
 RUN=${RUN:-./build/gigstack-run}
 N=${1:-3000}; KILL_AT=${2:-800}
@@ -25,14 +26,22 @@ runner() { rc=0; "$RUN" --lease 5 scripts/auto_invoice.lua "$work/sales.csv" --b
 t0=$(date +%s.%N)
 runner 1 & p1=$!; runner 2 & p2=$!; runner 3 & p3=$!
 while [ "$(stats | sed 's/.*"payments":\([0-9]*\).*/\1/')" -lt "$KILL_AT" ]; do sleep 0.1; done
-pkill -KILL -P "$p2" -f auto_invoice.lua || true
-echo "killed runner 2 at $(stats | sed 's/.*"payments":\([0-9]*\).*/\1/') payments"
-wait "$p2" || true
-runner 4 & p4=$!
-wait "$p1" "$p3" "$p4"
+if [ "${MODE:-kill}" = restart ]; then
+  # the database goes away mid-batch: the runners wait, then resume
+  echo "restarting PostgreSQL at $(stats | sed 's/.*"payments":\([0-9]*\).*/\1/') payments"
+  sh scripts/dev/pg_cluster.sh restart "$dir"
+  echo "PostgreSQL back at $(stats | sed 's/.*"payments":\([0-9]*\).*/\1/') payments"
+  wait "$p1" "$p2" "$p3"
+else
+  pkill -KILL -P "$p2" -f auto_invoice.lua || true
+  echo "killed runner 2 at $(stats | sed 's/.*"payments":\([0-9]*\).*/\1/') payments"
+  wait "$p2" || true
+  runner 4 & p4=$!
+  wait "$p1" "$p3" "$p4"
+fi
 t1=$(date +%s.%N)
 cat "$work/exits"
-for r in 1 2 3 4; do echo "runner $r: $(grep 'this runner' "$work/r$r.out" || echo '(killed: no summary)')"; done
+for r in 1 2 3 4; do [ -f "$work/r$r.out" ] && echo "runner $r: $(grep "this runner" "$work/r$r.out" || echo "(no summary: killed)")" || true; done
 grep -h '^journal (postgres)' "$work"/r?.out || true
 "$RUN" journal status --batch demo | sed -n '/^batch/,$p'
 echo "emulator: $(stats)"
