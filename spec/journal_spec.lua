@@ -101,7 +101,8 @@ end
 local function mock_stats(base)
   local code, out
   for _ = 1, 3 do
-    code, out = support.sh("env -u LD_PRELOAD curl -s -m 10 -H 'Authorization: Bearer sk_test_mock' " .. base .. "/_mock/stats")
+    code, out = support.sh("env -u LD_PRELOAD curl -s -m 10 -H 'Authorization: Bearer sk_test_mock' "
+      .. base .. "/_mock/stats")
     if code == 0 then return json.decode(out).data end
   end
   error("the emulator did not answer GET /_mock/stats (curl exit " .. tostring(code) .. ")")

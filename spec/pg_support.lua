@@ -43,8 +43,8 @@ end
 
 --- Run SQL through psql (tests only: terminate a backend, read tables).
 function M.psql(sql, url)
-  local code, out, err = support.sh("env -u LD_PRELOAD psql -X -q -A -t -v ON_ERROR_STOP=1 '" .. (url or M.cached) .. "' -c \""
-    .. sql .. "\"")
+  local code, out, err = support.sh("env -u LD_PRELOAD psql -X -q -A -t -v ON_ERROR_STOP=1 '"
+    .. (url or M.cached) .. "' -c \"" .. sql .. "\"")
   assert(code == 0, "psql: " .. err)
   return out
 end

@@ -60,12 +60,16 @@ BEGIN
 END $f$;
 CREATE FUNCTION gigstack_commit(p_key text, p_owner text, p_token text, p_result text)
 RETURNS boolean LANGUAGE plpgsql AS $f$
+DECLARE prior text;
 BEGIN
   PERFORM pg_advisory_xact_lock(7301, hashtext(p_key));
+  SELECT d.owner INTO prior FROM gigstack_done d WHERE d.key = p_key;
   INSERT INTO gigstack_done (key, result, owner) VALUES (p_key, p_result, p_owner)
     ON CONFLICT (key) DO UPDATE SET result = EXCLUDED.result, owner = EXCLUDED.owner, at = now();
   DELETE FROM gigstack_claims k WHERE k.key = p_key AND k.token = p_token;
-  RETURN FOUND;
+  -- false: the claim was gone (its lease ran out and another took it);
+  -- true also for our own commit sent again after a lost reply
+  RETURN FOUND OR prior = p_owner;
 END $f$;
 ]],
   [2] = [[
@@ -261,13 +265,16 @@ function DB:heartbeat()
       sched.sleep(math.max(self.lease / 3, 0.05))
       if self.closed or (self.nheld == 0 and self.ntaken == 0) then break end
       self.renewing = true
+      -- only claims held before the renewal was sent can be missing from it
+      local before = {}
+      for key, token in pairs(self.held) do before[key] = token end
       local ok, rows = pcall(self.query, self, "UPDATE gigstack_claims SET expires = now() + $2 * interval "
         .. "'1 second' WHERE owner = $1 RETURNING key, token", { self.owner, self.lease })
       if ok then
         local renewed = {}
         for _, r in ipairs(rows) do renewed[r[2]] = true end
-        for key, token in pairs(self.held) do
-          if not renewed[token] then
+        for key, token in pairs(before) do
+          if self.held[key] == token and not renewed[token] then
             self.held[key] = nil
             self.nheld = self.nheld - 1
             self.lost = self.lost + 1
