@@ -5,7 +5,7 @@
 # shared library, gigstack.pc), the man page and the examples.
 #
 # Compiler flags come from pkg-config; the variables LuaRocks passes
-# (LUA_INCDIR, CURL_INCDIR, LIBUV_INCDIR, SQLITE_INCDIR, LLHTTP_INCDIR and
+# (LUA_INCDIR, CURL_INCDIR, LIBUV_INCDIR, SQLITE_INCDIR, PQ_INCDIR, LLHTTP_INCDIR and
 # their *_LIBDIR) take precedence, and XXX_CFLAGS / XXX_LIBS given on the
 # command line override both. Only `make deps` runs apt-get (Debian).
 
@@ -79,6 +79,7 @@ $(eval $(call find_lib,CURL,libcurl,curl))
 $(eval $(call find_lib,LIBUV,libuv,uv))
 $(eval $(call find_lib,SQLITE,sqlite3,sqlite3))
 $(eval $(call find_lib,CRYPTO,libcrypto,crypto))
+$(eval $(call find_lib,PQ,libpq,pq))
 
 # ---- llhttp: the packaged library (Fedora, Arch, Alpine, Homebrew ship
 # libllhttp with a .pc) when present, else the sources Debian's node-llhttp
@@ -104,11 +105,11 @@ OPT      ?= -O2 -g
 SAN      ?=
 WERROR   ?=
 CFLAGS_ALL = -std=gnu11 -Wall -Wextra $(WERROR) $(OPT) $(SAN) -fPIC -Iinclude \
-             $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(CURL_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(CFLAGS)
-# what libgigstack itself needs; the Lua binding adds sqlite3 (journal)
-# and libcrypto (the emulator's CFDI seals)
+             $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(CURL_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(PQ_CFLAGS) $(CFLAGS)
+# what libgigstack itself needs; the Lua binding adds sqlite3 and libpq
+# (the journal's two backends) and libcrypto (the emulator's CFDI seals)
 LIB_LIBS = $(CURL_LIBS) $(LIBUV_LIBS) $(LLHTTP_LIBS)
-LIBS     = $(LIB_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS)
+LIBS     = $(LIB_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(CRYPTO_LIBS)
 
 ifeq ($(UNAME_S),Darwin)
   LIBFLAG   ?= -bundle -undefined dynamic_lookup
@@ -127,11 +128,12 @@ else
   SHLIB_FLAGS = -shared -Wl,-soname,$(SHLIB_SO) -Wl,--version-script,$(BUILD)/gigstack.map
 endif
 
-# Debian packages the build, demo, tests and docs need; `make deps`
+# Debian packages the build, demo, tests and docs need (postgresql: the
+# journal specs start their own throwaway cluster); `make deps`
 # installs whichever are missing (apt-get, as root or through sudo).
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson libuv1-dev libcurl4-openssl-dev \
            node-llhttp libsqlite3-dev lua-busted lua-check lua-ldoc curl valgrind openssl \
-           pkg-config man-db libssl-dev libxml2-utils xsltproc
+           pkg-config man-db libssl-dev libxml2-utils xsltproc libpq-dev postgresql
 # and what `make release-check` adds (second compiler, LuaRocks)
 DEB_RELEASE_PKGS = clang luarocks
 # and the peers `make bench` measures against, plus its chart and timer
@@ -143,7 +145,7 @@ ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o $(LLHTTP_OBJ)
 
 .PHONY: all deps release-deps demo test suite check lint clean install install-rock \
         install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps \
-        coverage hardening bench bench-deps
+        coverage hardening bench bench-deps bench-journal
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a \
      $(BUILD)/$(SHLIB) $(BUILD)/gigstack.pc
@@ -169,7 +171,7 @@ release-deps:
 bench-deps:
 	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_BENCH_PKGS)"
 
-$(BUILD)/obj/%.o: src/%.c include/gigstack.h | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c include/gigstack.h src/core_internal.h | $(BUILD)/obj
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # third-party code: compiled without our warning flags
@@ -217,8 +219,8 @@ $(BUILD)/gigstack.pc: include/gigstack.h FORCE | $(BUILD)/obj
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 # The Lua module does not link liblua: the host interpreter provides it.
-# the Lua binding gigstack.core: engine and server, journal, seals, JSON fix-ups
-BINDING_OBJ = $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lcrypto.o $(BUILD)/obj/ljson.o
+# the Lua binding gigstack.core: engine and server, journal (SQLite, PostgreSQL), seals, JSON fix-ups
+BINDING_OBJ = $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/lcrypto.o $(BUILD)/obj/ljson.o
 $(BUILD)/gigstack/core.so: $(BINDING_OBJ) $(BUILD)/libgigstack.a
 	$(CC) $(SAN) $(LIBFLAG) -o $@ $(BINDING_OBJ) $(BUILD)/libgigstack.a $(LIBS) $(LDFLAGS)
 
@@ -247,6 +249,11 @@ demo:
 test:
 	@if $(HAVE_APT); then $(MAKE) --no-print-directory deps; fi
 	@$(MAKE) --no-print-directory suite
+
+# Benchmarks (never part of the suite): claims per second of the
+# PostgreSQL journal at 1, 4 and 16 runner processes.
+bench-journal: all
+	@sh bench/journal_claims.sh $(BENCH_CLAIMS) $(BENCH_RUNNERS)
 
 # the suite without installing anything (`luarocks test` runs this)
 suite: all lint
@@ -368,6 +375,7 @@ BENCH_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH=
 bench: bench-deps all
 	@trap '$(BENCH_ENV) $(LUA) bench/run.lua --cleanup; exit 130' INT TERM; \
 	 $(BENCH_ENV) $(LUA) bench/run.lua
+	@$(MAKE) --no-print-directory bench-journal
 
 # libFuzzer targets (clang): the server's request parsing over loopback,
 # and the SDK's response-to-Lua path. FUZZ_SECONDS each; corpora kept in
@@ -387,9 +395,9 @@ $(BUILD)/fuzz/server_fuzz: fuzz/server_fuzz.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/server_fuzz.c $(FUZZ_LIBSRC) $(LIBS)
 
-$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c src/lcrypto.c src/ljson.c $(FUZZ_LIBSRC) include/gigstack.h
+$(BUILD)/fuzz/response_fuzz: fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lpg.c src/lcrypto.c src/ljson.c $(FUZZ_LIBSRC) include/gigstack.h
 	mkdir -p $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lcrypto.c src/ljson.c $(FUZZ_LIBSRC) $(LUA_LIBS) $(LIBS) -lm -ldl
+	$(FUZZ_CC) $(FUZZ_FLAGS) -w -o $@ fuzz/response_fuzz.c src/lgigstack.c src/ljournal.c src/lpg.c src/lcrypto.c src/ljson.c $(FUZZ_LIBSRC) $(LUA_LIBS) $(LIBS) -lm -ldl
 
 fuzz: deps fuzz-deps $(BUILD)/fuzz/server_fuzz $(BUILD)/fuzz/response_fuzz
 	@for t in server response; do \

@@ -35,6 +35,9 @@ external_dependencies = {
   CURL = { library = "curl" },
   LIBUV = { header = "uv.h", library = "uv" },
   SQLITE = { header = "sqlite3.h", library = "sqlite3" },
+  -- the PostgreSQL journal (src/lpg.c); no header: Debian puts libpq-fe.h in
+  -- /usr/include/postgresql, which the Makefile finds through pkg-config
+  PQ = { library = "pq" },
 }
 test_dependencies = { "busted" }
 -- The Makefile builds the C module and the gigstack-run host; install-rock
@@ -49,6 +52,7 @@ build = {
     CURL_INCDIR = "$(CURL_INCDIR)", CURL_LIBDIR = "$(CURL_LIBDIR)",
     LIBUV_INCDIR = "$(LIBUV_INCDIR)", LIBUV_LIBDIR = "$(LIBUV_LIBDIR)",
     SQLITE_INCDIR = "$(SQLITE_INCDIR)", SQLITE_LIBDIR = "$(SQLITE_LIBDIR)",
+    PQ_LIBDIR = "$(PQ_LIBDIR)",
     PREFIX = "$(PREFIX)", LUADIR = "$(LUADIR)",
   },
   install_target = "install-rock",

@@ -1,8 +1,8 @@
 -- Time zones past the TZif transition table: the POSIX TZ rule in the
 -- file's footer (dates after 2037, "slim" zone files). The expected
 -- offsets come from GNU date (glibc evaluates the footer itself), not
--- from gigstack.runner.tz.
-local tz = require "gigstack.runner.tz"
+-- from gigstack.fiscal.tz.
+local tz = require "gigstack.fiscal.tz"
 
 local function sh(cmd)
   local p = assert(io.popen(cmd))

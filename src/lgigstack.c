@@ -21,12 +21,13 @@
 #include <lauxlib.h>
 
 #include "gigstack.h"
+#include "core_internal.h"
 
 #define CTX_MT "gigstack.core.ctx"
 #define SERVER_MT "gigstack.core.server"
 #define HTTPREQ_MT "gigstack.core.http_request"
 
-enum { EV_RESPONSE, EV_TIMER, EV_REQUEST, EV_SIGNAL };
+enum { EV_RESPONSE, EV_TIMER, EV_REQUEST, EV_SIGNAL, EV_EXT };
 
 struct event {
   struct event *next;
@@ -60,6 +61,7 @@ struct live {                  /* a request, timer, server or signal */
     uv_timer_t *timer;
     struct gs_server *server;
     uv_signal_t *signal;
+    struct { void (*cancel)(void *); void *data; } ext;   /* EV_EXT: lpg.c */
   } u;
 };
 
@@ -385,6 +387,7 @@ static void live_cancel (struct live *l) {
       uv_signal_stop(l->u.signal);
       uv_close((uv_handle_t *)l->u.signal, on_handle_freed);
       break;
+    case EV_EXT: l->u.ext.cancel(l->u.ext.data); break;
   }
   live_unlink(l);
 }
@@ -393,7 +396,8 @@ static void live_cancel (struct live *l) {
 static int l_cancel (lua_State *L) {
   struct ctx *c = check_ctx(L);
   struct live *l = live_find(c, luaL_checkinteger(L, 1));
-  int stopped = l != NULL && l->kind != EV_REQUEST;  /* servers close via :close */
+  /* servers close via :close, database connections via theirs */
+  int stopped = l != NULL && l->kind != EV_REQUEST && l->kind != EV_EXT;
   if (stopped) live_cancel(l);   /* frees l */
   lua_pushboolean(L, stopped);
   return 1;
@@ -834,7 +838,7 @@ static int push_header (lua_State *L, const char *h, size_t n, const char *name)
 
 static void push_event (lua_State *L, struct event *ev) {
   static const char *const types[] = { "response", "timer", "request",
-                                       "signal" };
+                                       "signal", "pg" };
   lua_createtable(L, 0, 10);
   lua_pushstring(L, types[ev->type]);
   lua_setfield(L, -2, "type");
@@ -1012,9 +1016,42 @@ static int ctx_gc (lua_State *L) {
   return 0;
 }
 
+/* ===== for the binding's other C files (core_internal.h) ===== */
+
+struct ctx *gs_core_ctx (lua_State *L) {
+  return check_ctx(L);
+}
+
+uv_loop_t *gs_core_loop (struct ctx *c) {
+  return &c->loop;
+}
+
+lua_Integer gs_core_token (struct ctx *c) {
+  return ++c->next_token;
+}
+
+int gs_core_post (struct ctx *c, lua_Integer token) {
+  return event_new(c, EV_EXT, token) != NULL;
+}
+
+struct live *gs_core_register (struct ctx *c, void (*cancel)(void *), void *data) {
+  struct live *l = live_new(c, EV_EXT);
+  if (!l) return NULL;
+  l->u.ext.cancel = cancel;
+  l->u.ext.data = data;
+  return l;
+}
+
+void gs_core_unregister (struct live *l) {
+  live_unlink(l);
+}
+
 /* ===== module ===== */
 
 int gs_journal_open (lua_State *L);   /* ljournal.c */
+int gs_owner_alive (lua_State *L);    /* ljournal.c */
+int gs_owner_self (lua_State *L);     /* ljournal.c */
+int gs_pg_connect (lua_State *L);     /* lpg.c */
 void gs_crypto_register (lua_State *L);   /* lcrypto.c */
 void gs_json_register (lua_State *L);     /* ljson.c */
 
@@ -1032,6 +1069,9 @@ static const luaL_Reg core_funcs[] = {
   {"lock", l_lock},
   {"file_mode", l_file_mode},
   {"journal", gs_journal_open},
+  {"owner_alive", gs_owner_alive},
+  {"owner_self", gs_owner_self},
+  {"pg_connect", gs_pg_connect},
   {"stats", l_stats},
   {"shutdown", l_shutdown},
   {NULL, NULL}

@@ -22,7 +22,7 @@
 #define JOURNAL_MT "gigstack.core.journal"
 
 enum { Q_GET, Q_PUT, Q_CLAIM_GET, Q_CLAIM_PUT, Q_CLAIM_DEL, Q_BEGIN, Q_COMMIT,
-       Q_ROLLBACK, Q_COUNT };
+       Q_ROLLBACK, Q_RENEW, Q_COUNT };
 
 static const char *const queries[Q_COUNT] = {
   "SELECT result FROM done WHERE key = ?1",
@@ -33,6 +33,7 @@ static const char *const queries[Q_COUNT] = {
   "BEGIN IMMEDIATE",
   "COMMIT",
   "ROLLBACK",
+  "UPDATE claims SET expires = ?2 WHERE owner = ?1",
 };
 
 struct journal {
@@ -223,6 +224,19 @@ static int j_release (lua_State *L) {
   return 0;
 }
 
+/* journal:renew(lease) -> claims renewed: this process's claims hold
+** for another lease (their work is still running). Raises on failure. */
+static int j_renew (lua_State *L) {
+  struct journal *j = check_journal(L);
+  lua_Integer lease = luaL_optinteger(L, 2, 600);
+  sqlite3_stmt *st = j->q[Q_RENEW];
+  bind_text(st, 1, j->owner, strlen(j->owner));
+  sqlite3_bind_int64(st, 2, (long long)time(NULL) + (long long)lease);
+  if (step(st) != SQLITE_DONE) return jraise(L, j, "renew");
+  lua_pushinteger(L, sqlite3_changes(j->db));
+  return 1;
+}
+
 static void journal_close (struct journal *j) {
   int i;
   if (!j->db) return;
@@ -249,7 +263,7 @@ int gs_journal_open (lua_State *L) {
   if (luaL_newmetatable(L, JOURNAL_MT)) {
     static const luaL_Reg meth[] = {
       {"get", j_get}, {"claim", j_claim}, {"done", j_done},
-      {"release", j_release}, {"close", j_close}, {NULL, NULL}
+      {"release", j_release}, {"renew", j_renew}, {"close", j_close}, {NULL, NULL}
     };
     lua_newtable(L);
     luaL_setfuncs(L, meth, 0);
@@ -278,4 +292,22 @@ fail:
   lua_pushfstring(L, "journal %s: %s", path, j->db ? sqlite3_errmsg(j->db) : "out of memory");
   journal_close(j);
   return 2;
+}
+
+/* core.owner_self() -> "host:pid:start", the owner this process writes
+** into claims (the PostgreSQL journal uses it too) */
+int gs_owner_self (lua_State *L) {
+  char owner[160];
+  owner_of_self(owner, sizeof owner);
+  lua_pushstring(L, owner);
+  return 1;
+}
+
+/* core.owner_alive(owner) -> false only when owner is a process of this
+** host that is gone: another host's claim lives until its lease ends */
+int gs_owner_alive (lua_State *L) {
+  char self[160];
+  owner_of_self(self, sizeof self);
+  lua_pushboolean(L, owner_alive(luaL_checkstring(L, 1), self));
+  return 1;
 }

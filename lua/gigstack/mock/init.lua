@@ -361,7 +361,7 @@ function Emulator:route_call(route, req, caps, team, own)
   local outbox = {}
   local ctx = setmetatable({ req = req, query = req.query, store = self.store,
     team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
-    deliver = function(ev) outbox[#outbox + 1] = ev end }, Ctx)
+    deliver = function(ev) outbox[#outbox + 1] = ev end, stats = function() return self:stats() end }, Ctx)
   self.store:begin()
   local ok, status, payload, ctype = pcall(route.handler, ctx, table.unpack(caps, 1, caps.n))
   if not ok then

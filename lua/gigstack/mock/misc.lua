@@ -1,5 +1,6 @@
 --- Catalogs (older docs), ping (older docs, all four methods) and the
--- emulator's own event log for tests (GET /v2/_mock/events).
+-- emulator's own event log and counts for tests (GET /v2/_mock/events,
+-- /v2/_mock/stats).
 local wire = require "gigstack.mock.wire"
 local json = require "gigstack.async.json"
 local sat = require "gigstack.fiscal.sat"
@@ -28,6 +29,11 @@ function M.routes(route)
     local data = json.array()
     for i, r in ipairs(rows) do data[i] = r end
     return 200, wire.object({ id = id, entries = data })
+  end)
+  -- what the emulator holds, for runs in other processes (--serve-mock):
+  -- payments, invoices, duplicate idempotency keys and invoices
+  route("GET", "^/_mock/stats$", function(ctx)
+    return 200, wire.object(ctx.stats())
   end)
   route("GET", "^/_mock/events$", function(ctx)
     return 200, ctx:list("events", function(e) return not ctx.query.type or e.type == ctx.query.type end)

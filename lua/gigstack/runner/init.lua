@@ -6,9 +6,13 @@ local sched = require "gigstack.async.sched"
 local errors = require "gigstack.async.errors"
 
 local M = {}
+local journal_ops, journal_summary, lock_held
 
 local USAGE = [==[
 usage: gigstack-run [options] [script.lua [args...]]
+or:    gigstack-run --journal postgres://... journal status [--batch NAME]
+or:    gigstack-run --journal postgres://... journal prune --older-than DAYS
+or:    gigstack-run --journal postgres://... journal unlock KEY|--expired|--owner OWNER
   --mock                 start the gigstack emulator on a loopback port and
                          point gigstack.new{} at it (no API key needed)
   --serve-mock [HOST:]PORT
@@ -27,7 +31,14 @@ usage: gigstack-run [options] [script.lua [args...]]
                          flight (default 10), then stop
   --once                 run the script's schedules that are due this minute,
                          then exit (for system cron)
-  --lock FILE            refuse to start while another run holds FILE
+  --lock FILE|NAME       refuse to start while another run holds the lock:
+                         a file lock, or with a PostgreSQL journal an
+                         advisory lock NAME shared by every machine (a lost
+                         database connection stops the run, exit 4)
+  --journal LOCATION     the run's journal: FILE or sqlite:FILE (SQLite), or
+                         postgres://... (shared by runners on several
+                         machines); schedules then run each tick once
+  --lease SECONDS        how long a claim holds without renewal (default 600)
   --dry-run              perform reads; log writes (method, path, body) and
                          send none
   --report FILE          write each item's outcome to FILE (.json or .csv)
@@ -49,7 +60,7 @@ Exit codes:
   4    --lock held by another run
   130  stopped by SIGINT, 143 by SIGTERM
 Environment: GIGSTACK_API_KEY, GIGSTACK_PROFILE, GIGSTACK_BASE_URL,
-GIGSTACK_WEBHOOK_URL, GIGSTACK_DEBUG, GIGSTACK_LUA_DIR. Keys: api_key,
+GIGSTACK_WEBHOOK_URL, GIGSTACK_JOURNAL_URL, GIGSTACK_DEBUG, GIGSTACK_LUA_DIR. Keys: api_key,
 then GIGSTACK_API_KEY, then the credentials.json of the gigstack CLI
 (must not be readable by others); with --mock the emulator's key wins.
 ]==]
@@ -86,6 +97,29 @@ local function parse(argv)
       o.mock = true
     elseif a == "--once" then o.once = true
     elseif a == "--debug" then o.debug = true
+    elseif a == "--journal" then
+      i = i + 1
+      if not argv[i] or argv[i] == "" then return nil, "--journal needs FILE, sqlite:FILE or postgres://..." end
+      o.journal = argv[i]
+    elseif a == "--lease" then
+      i = i + 1
+      o.lease = tonumber(argv[i] or "")
+      if not o.lease or o.lease <= 0 then return nil, "--lease needs a number of seconds > 0" end
+    elseif a == "journal" and not o.script then
+      o.ops = { command = argv[i + 1] }
+      local j = i + 2
+      while argv[j] do
+        local b = argv[j]
+        if b == "--batch" or b == "--owner" or b == "--older-than" then
+          if not argv[j + 1] then return nil, "journal: " .. b .. " needs a value" end
+          o.ops[b:sub(3):gsub("%-", "_")] = argv[j + 1]
+          j = j + 1
+        elseif b == "--expired" then o.ops.expired = true
+        elseif b:sub(1, 1) ~= "-" and not o.ops.key then o.ops.key = b
+        else return nil, "journal: unknown argument " .. b end
+        j = j + 1
+      end
+      return o
     elseif a == "--keep-key-env" then o.keep_key_env = true
     elseif a == "--profile" then
       i = i + 1
@@ -196,6 +230,43 @@ local function lua_init()
   return true
 end
 
+-- gigstack-run journal status|prune|unlock
+journal_ops = function(ops, journal)
+  local loc = journal.configured()
+  if not loc then return usage_error("journal " .. tostring(ops.command) .. ": no journal (--journal or "
+    .. "GIGSTACK_JOURNAL_URL)") end
+  local kind, where = journal.backend(loc)
+  if kind ~= "postgres" then
+    io.stderr:write("gigstack-run: journal ", tostring(ops.command), ": only for PostgreSQL journals\n")
+    return 2
+  end
+  local ok, lines = pcall(sched.run, function()
+    return require("gigstack.runner.journal_pg").ops(where, ops.command, ops)
+  end, { timeout = 60 })
+  if not ok then io.stderr:write("gigstack-run: ", tostring(lines), "\n"); return 1 end
+  io.stdout:write(table.concat(lines, "\n"), "\n")
+  return 0
+end
+
+-- claims taken, lost and retried, per journal the run opened
+journal_summary = function(journal)
+  local log = require "gigstack.runner.log"
+  for _, j in ipairs(journal.opened) do
+    local m = j:metrics()
+    if m.taken + m.skipped > 0 then
+      local fields = { journal = j.backend, taken = m.taken, ran = m.ran, skipped = m.skipped,
+        retried = m.retried, lost = m.lost, waited = m.waited, reconnects = m.reconnects }
+      if log.format == "json" then
+        log.event("journal.summary", fields)
+      else
+        io.stderr:write(string.format("journal (%s): %d claims taken, %d lost, %d retried; %d ran, "
+          .. "%d already done, %d waited, %d reconnects\n", j.backend, m.taken, m.lost, m.retried, m.ran,
+          m.skipped, m.waited, m.reconnects))
+      end
+    end
+  end
+end
+
 function M.main(argv)
   local iok, ierr = lua_init()
   if not iok then io.stderr:write("gigstack-run: LUA_INIT: ", ierr, "\n"); return 1 end
@@ -217,17 +288,27 @@ function M.main(argv)
     return EXIT.config
   end
 
+  local journal = require "gigstack.runner.journal"
+  if o.journal then journal.location = o.journal end
+  if o.lease then journal.lease = o.lease end
+  if o.ops then return journal_ops(o.ops, journal) end
+
   if o.report then
     local wok, werr = writable(o.report)
     if not wok then return config_fail("--report: cannot write " .. tostring(werr)) end
   end
-  if o.lock then
+  -- --lock: with a PostgreSQL journal an advisory lock (taken in the run's
+  -- loop below), else a file lock
+  local loc = journal.configured()
+  local pg_lock = o.lock and loc and journal.backend(loc) == "postgres"
+  if o.lock and not pg_lock then
     local locked, lerr, busy = require("gigstack.core").lock(o.lock)
     if not locked then
       io.stderr:write("gigstack-run: ", lerr, "\n")
       return busy and EXIT.locked or EXIT.config
     end
   end
+  local lock_refused, lock_lost
   if o.log_format then log.format = o.log_format end
   if o.profile then client.defaults.profile = o.profile end
   -- the key stays with this process: commands the script starts with
@@ -311,6 +392,20 @@ function M.main(argv)
     return e
   end
   local ok, rerr = pcall(sched.run, function()
+    if pg_lock then
+      local lk, lerr = require("gigstack.runner.journal_pg").lock(select(2, journal.backend(loc)), o.lock)
+      if not lk then lock_refused = lerr; return end
+      lock_held = lk
+      -- a lost connection has released the lock: another machine may take
+      -- it now, so this run starts no new work
+      lk.watch(function(reason)
+        lock_lost = reason
+        io.stderr:write("gigstack-run: lock ", o.lock, " lost (", reason, "): starting no new work\n")
+        journal.stop("lock " .. o.lock .. " lost")
+        client.defaults.stopping = function() return "lock " .. o.lock .. " lost" end
+        schedule.stop_all()
+      end)
+    end
     for _, code in ipairs(o.chunks) do
       local fn, cerr = load(code, "=(command line)")
       if not fn then error(cerr, 0) end
@@ -320,6 +415,10 @@ function M.main(argv)
   end)
   for _, t in ipairs(tokens) do sched.off_signal(t) end
   webhooks.stop()
+  if lock_held then
+    local rok, rel = pcall(sched.run, lock_held.release, { timeout = 10 })
+    if not rok then io.stderr:write("gigstack-run: lock release: ", tostring(rel), "\n") end
+  end
   if server then
     server.close()
     if o.state_file then   -- saved even after a script error
@@ -327,6 +426,9 @@ function M.main(argv)
       if not sok then io.stderr:write("gigstack-run: --mock-state: ", tostring(serr), "\n") end
     end
   end
+
+  if lock_refused then io.stderr:write("gigstack-run: ", lock_refused, "\n"); return EXIT.locked end
+  journal_summary(journal)
 
   local report = require "gigstack.runner.report"
   if #report.items > 0 then
@@ -362,6 +464,7 @@ function M.main(argv)
     end
   end
   if signalled then return signalled == "SIGINT" and 130 or 143 end
+  if lock_lost then return EXIT.locked end
   return code
 end
 

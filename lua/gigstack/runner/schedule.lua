@@ -7,6 +7,7 @@ local cron = require "gigstack.runner.cron"
 local tz = require "gigstack.fiscal.tz"
 local sched = require "gigstack.async.sched"
 local log = require "gigstack.runner.log"
+local journal = require "gigstack.runner.journal"
 
 local M = { once = false, jobs = {} }
 
@@ -22,14 +23,40 @@ local function run_job(job, at)
     return
   end
   job.running = true
-  job.runs = job.runs + 1
-  job.fired[#job.fired + 1] = at
   local task = sched.spawn(function()
+    -- with a journal (--journal, GIGSTACK_JOURNAL_URL) each tick runs once
+    -- across every process and machine running this schedule
+    local j = journal.configured() and journal.default()
     local tb
-    local ok, err = xpcall(job.fn, function(e)
+    local function traced(e)
       tb = debug.traceback(log.describe(e), 2)
       return e
-    end, at)
+    end
+    local ok, err
+    if j then
+      local how
+      ok, err = xpcall(function()
+        local r, h = j:once(string.format("schedule:%s:%d", job.name, at), function()
+          job.runs = job.runs + 1
+          job.fired[#job.fired + 1] = at
+          job.fn(at)
+          return true
+        end, { wait = 0 })
+        if r == nil and type(h) == "table" and h.kind == "busy" then how = "skipped"
+        elseif r == nil then error(h, 0)
+        else how = h end
+      end, traced)
+      if how == "skipped" then
+        job.skipped = job.skipped + 1
+        log.event("schedule.skipped", { job = job.name, at = os.date("!%Y-%m-%dT%H:%M:%SZ", at),
+          reason = "this tick ran in another process" })
+        ok, err = true, nil
+      end
+    else
+      job.runs = job.runs + 1
+      job.fired[#job.fired + 1] = at
+      ok, err = xpcall(job.fn, traced, at)
+    end
     job.running = false
     if not ok then
       job.failures = job.failures + 1

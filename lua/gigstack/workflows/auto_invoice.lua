@@ -7,7 +7,7 @@ local csv = require "gigstack.runner.csv"
 local json = require "gigstack.async.json"
 local money = require "gigstack.fiscal.money"
 local report = require "gigstack.runner.report"
-local tz = require "gigstack.runner.tz"
+local tz = require "gigstack.fiscal.tz"
 local options = require "gigstack.workflows.options"
 
 local M = {}
@@ -103,9 +103,16 @@ end
 -- With opts.journal (gigstack.runner.journal) a sale done in an earlier run is
 -- skipped, and the idempotency key comes from the journal key.
 -- Returns a summary {sales, payments, invoices, failures = {{sale, error}}}.
+-- With opts.batch (a name) as well, the runners started on the same batch
+-- split the sales between them (journal:map): each handles some, and the
+-- summary counts this runner's (summary.elsewhere: handled by others).
 function M.run(gs, sales, opts)
-  opts = options.check("auto_invoice.run", opts, { "concurrency", "journal" })
-  local results = gigstack.map(sales, opts.concurrency or 8, function(sale)
+  opts = options.check("auto_invoice.run", opts, { "concurrency", "journal", "batch" })
+  if opts.batch and not opts.journal then error("auto_invoice.run: opts.batch needs opts.journal", 2) end
+  local mapper = opts.batch and function(list, n, fn)
+    return (opts.journal:map(opts.batch, list, n, fn, { key = function(sale) return sale.id end }))
+  end or gigstack.map
+  local results = mapper(sales, opts.concurrency or 8, function(sale)
     local body = M.payment_body(sale)
     if not opts.journal then return gigstack.check(gs.payments:register(body)) end
     return gigstack.check(opts.journal:once("auto_invoice:" .. sale.id, function(key)
@@ -115,9 +122,12 @@ function M.run(gs, sales, opts)
       return { id = p.id, invoice_id = p.invoice_id, total = p.total and tostring(p.total) }
     end))
   end)
-  local summary = { sales = #sales, payments = 0, invoices = 0, failures = {}, total_cents = 0 }
-  for i, r in ipairs(results) do
-    if r[1] then
+  local summary = { sales = #sales, payments = 0, invoices = 0, failures = {}, total_cents = 0, elsewhere = 0 }
+  for i = 1, #sales do
+    local r = results[i]
+    if not r then
+      summary.elsewhere = summary.elsewhere + 1
+    elseif r[1] then
       local p = r[2]
       report.add{ item = sales[i].id, outcome = p.dry_run and "dry_run" or "done", payment = p.id,
         invoice = p.invoice_id, total = p.total and tostring(p.total) or nil }

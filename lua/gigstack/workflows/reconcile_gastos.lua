@@ -15,7 +15,7 @@
 local money = require "gigstack.fiscal.money"
 local csv = require "gigstack.runner.csv"
 local report = require "gigstack.runner.report"
-local tz = require "gigstack.runner.tz"
+local tz = require "gigstack.fiscal.tz"
 local json = require "gigstack.async.json"
 
 local M = {}
