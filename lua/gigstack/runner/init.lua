@@ -280,6 +280,10 @@ function M.main(argv)
     return 0
   end
   if o.serve then return serve(o) end
+  local journal = require "gigstack.runner.journal"
+  if o.journal then journal.location = o.journal end
+  if o.lease then journal.lease = o.lease end
+  if o.ops then return journal_ops(o.ops, journal) end
   if not o.script and #o.chunks == 0 then return usage_error("no script given") end
   local log = require "gigstack.runner.log"
   if o.debug then log.debug = true end
@@ -287,11 +291,6 @@ function M.main(argv)
     io.stderr:write("gigstack-run: ", msg, "\n")
     return EXIT.config
   end
-
-  local journal = require "gigstack.runner.journal"
-  if o.journal then journal.location = o.journal end
-  if o.lease then journal.lease = o.lease end
-  if o.ops then return journal_ops(o.ops, journal) end
 
   if o.report then
     local wok, werr = writable(o.report)
