@@ -15,19 +15,7 @@ local RUN = "./" .. support.build_dir() .. "/gigstack-run"
 local OBRA = { description = "Obra", quantity = 1, unit_price = 1160, product_key = "72151500",
   unit_key = "E48", taxes = { { type = "IVA", rate = 0.16, factor = "Tasa", inclusive = true } } }
 
-local function tmpfile()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local tmpfile, read = support.tmpfile, support.read_file
 
 local function wait_for(cond, what)
   for _ = 1, 200 do                -- up to 10 s

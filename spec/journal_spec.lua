@@ -11,19 +11,7 @@ local pg = require "pg_support"
 
 local RUN = "./" .. support.build_dir() .. "/gigstack-run"
 
-local function tmpfile()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local tmpfile, read = support.tmpfile, support.read_file
 
 local function write(path, text)
   local f = assert(io.open(path, "wb"))

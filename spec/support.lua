@@ -24,6 +24,22 @@ function M.build_dir()
   return os.getenv("GIGSTACK_BUILD") or "build"
 end
 
+--- A fresh temporary path (the file itself not created).
+function M.tmpfile()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+--- A file's bytes, or "" when it does not exist.
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 --- Run a shell command; returns exit code, stdout, stderr.
 function M.sh(cmd)
   local errf = os.tmpname()

@@ -519,17 +519,15 @@ static struct expect_rules *read_rules (lua_State *L, int t) {
     size_t len;
     luaL_argcheck(L, lua_rawgeti(L, t, (lua_Integer)i) == LUA_TTABLE, 1, "expect_auth: rules are tables");
     lua_getfield(L, -1, "header");
-    if (lua_isstring(L, -1)) { luaL_tolstring(L, -1, &len); lua_pop(L, 1); bytes += len + 1; }
-    lua_pop(L, 1);
-    lua_getfield(L, -1, "prefix");
-    lua_getfield(L, -2, "equals");
-    lua_getfield(L, -3, "path");
+    lua_getfield(L, -2, "prefix");
+    lua_getfield(L, -3, "equals");
+    lua_getfield(L, -4, "path");
     {
-      int k;
-      for (k = -3; k <= -1; k++)
+      int k;   /* room for each string given, with its NUL */
+      for (k = -4; k <= -1; k++)
         if (lua_isstring(L, k)) { lua_tolstring(L, k, &len); bytes += len + 1; }
     }
-    lua_pop(L, 4);
+    lua_pop(L, 5);
   }
   rules = malloc(sizeof *rules + n * sizeof rules->r[0] + bytes);
   if (!rules) luaL_error(L, "out of memory");
