@@ -33,6 +33,7 @@ UNAME_S  := $(shell uname -s)
 pc_ok     = $(shell $(PKG_CONFIG) --exists $(1) 2>/dev/null && echo $(1))
 pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+pc_var    = $(shell $(PKG_CONFIG) --variable=$(2) $(1) 2>/dev/null)
 
 # ---- Lua 5.4: headers for everything, the library only for gigstack-run
 # (the C module takes the symbols from the host interpreter).
@@ -101,15 +102,34 @@ ifndef LLHTTP_LIBS
   endif
 endif
 
+# ---- libcurl, libpq and libcrypto are opened on first use (src/lazy.h), by the
+# soname of the library found here: LuaRocks dir, the compiler's search
+# path, else pkg-config's libdir (else the soname compiled in)
+soname_of = $(shell f='$(firstword $(wildcard $(2)/lib$(1).so) \
+    $(shell $(CC) -print-file-name=lib$(1).so 2>/dev/null | grep /) \
+    $(wildcard $(call pc_var,$(3),libdir)/lib$(1).so))'; \
+    [ -n "$$f" ] && objdump -p "$$f" 2>/dev/null | awk '/SONAME/ {print $$2}')
+ifndef CURL_SONAME
+  CURL_SONAME := $(call soname_of,curl,$(CURL_LIBDIR),libcurl)
+endif
+ifndef PQ_SONAME
+  PQ_SONAME := $(call soname_of,pq,$(PQ_LIBDIR),libpq)
+endif
+ifndef CRYPTO_SONAME
+  CRYPTO_SONAME := $(call soname_of,crypto,$(CRYPTO_LIBDIR),libcrypto)
+endif
+
 OPT      ?= -O2 -g
 SAN      ?=
 WERROR   ?=
 CFLAGS_ALL = -std=gnu11 -Wall -Wextra $(WERROR) $(OPT) $(SAN) -fPIC -Iinclude \
              $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(CURL_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(PQ_CFLAGS) $(CFLAGS)
-# what libgigstack itself needs; the Lua binding adds sqlite3 and libpq
-# (the journal's two backends) and libcrypto (the emulator's CFDI seals)
-LIB_LIBS = $(CURL_LIBS) $(LIBUV_LIBS) $(LLHTTP_LIBS)
-LIBS     = $(LIB_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(CRYPTO_LIBS)
+# What libgigstack itself links; the Lua binding adds sqlite3 (the
+# journal). libcurl (the engine), libpq (the PostgreSQL journal) and
+# libcrypto (the emulator's CFDI seals) are not linked but opened on
+# first use, by the sonames found above: see src/lazy.h.
+LIB_LIBS = $(LIBUV_LIBS) $(LLHTTP_LIBS) $(if $(filter Linux,$(UNAME_S)),-ldl)
+LIBS     = $(LIB_LIBS) $(SQLITE_LIBS)
 
 ifeq ($(UNAME_S),Darwin)
   LIBFLAG   ?= -bundle -undefined dynamic_lookup
@@ -141,7 +161,7 @@ DEB_BENCH_PKGS = nginx wrk curl nodejs python3-aiohttp gnuplot-nox hyperfine
 
 LLHTTP_OBJ = $(if $(LLHTTP_BUNDLED),$(BUILD)/obj/llhttp.o $(BUILD)/obj/llhttp_api.o $(BUILD)/obj/llhttp_http.o)
 LLHTTP_SRC = $(LLHTTP_SRCDIR)/llhttp.c $(LLHTTP_SRCDIR)/api.c $(LLHTTP_SRCDIR)/http.c
-ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/server.o $(LLHTTP_OBJ)
+ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/curl_lazy.o $(BUILD)/obj/lazy.o $(BUILD)/obj/server.o $(LLHTTP_OBJ)
 
 .PHONY: all deps release-deps demo test suite check lint clean install install-rock \
         install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps \
@@ -173,6 +193,17 @@ bench-deps:
 
 $(BUILD)/obj/%.o: src/%.c include/gigstack.h src/core_internal.h | $(BUILD)/obj
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/curl_lazy.o: src/curl_lazy.c src/curl_lazy.h src/lazy.h | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) $(if $(CURL_SONAME),-DGS_CURL_SONAME='"$(CURL_SONAME)"') -c $< -o $@
+$(BUILD)/obj/pq_lazy.o: src/pq_lazy.c src/pq_lazy.h src/lazy.h | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) $(if $(PQ_SONAME),-DGS_PQ_SONAME='"$(PQ_SONAME)"') -c $< -o $@
+$(BUILD)/obj/engine.o $(BUILD)/obj/lgigstack.o: src/curl_lazy.h
+$(BUILD)/obj/crypto_lazy.o: src/crypto_lazy.c src/crypto_lazy.h src/lazy.h | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) $(if $(CRYPTO_SONAME),-DGS_CRYPTO_SONAME='"$(CRYPTO_SONAME)"') -c $< -o $@
+$(BUILD)/obj/lpg.o: src/pq_lazy.h
+$(BUILD)/obj/lcrypto.o: src/crypto_lazy.h
+$(BUILD)/obj/lazy.o: src/lazy.h
 
 # third-party code: compiled without our warning flags
 $(BUILD)/obj/llhttp.o: $(LLHTTP_SRCDIR)/llhttp.c | $(BUILD)/obj
@@ -220,7 +251,7 @@ $(BUILD)/gigstack.pc: include/gigstack.h FORCE | $(BUILD)/obj
 
 # The Lua module does not link liblua: the host interpreter provides it.
 # the Lua binding gigstack.core: engine and server, journal (SQLite, PostgreSQL), seals, JSON fix-ups
-BINDING_OBJ = $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/lcrypto.o $(BUILD)/obj/ljson.o
+BINDING_OBJ = $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/pq_lazy.o $(BUILD)/obj/lcrypto.o $(BUILD)/obj/crypto_lazy.o $(BUILD)/obj/ljson.o
 $(BUILD)/gigstack/core.so: $(BINDING_OBJ) $(BUILD)/libgigstack.a
 	$(CC) $(SAN) $(LIBFLAG) -o $@ $(BINDING_OBJ) $(BUILD)/libgigstack.a $(LIBS) $(LDFLAGS)
 

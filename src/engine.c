@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include "curl_lazy.h"
 
 #include "gigstack.h"
 
@@ -522,19 +523,27 @@ struct gs_engine *gs_engine_new (uv_loop_t *loop,
   if (e->opts.max_response == 0) e->opts.max_response = 64u << 20;
   e->loop = loop;
   e->rng = uv_hrtime() | 1;
-  e->multi = curl_multi_init();
-  if (!e->multi || uv_timer_init(loop, &e->timer) != 0) {
-    if (e->multi) curl_multi_cleanup(e->multi);
+  if (uv_timer_init(loop, &e->timer) != 0) {
     free(e);
     return NULL;
   }
+  return e;
+}
+
+/* libcurl and the multi handle come with the first request: a program
+** that never sends one never loads libcurl (see curl_lazy.h). */
+static int engine_ready (struct gs_engine *e) {
+  if (e->multi) return 0;
+  if (gs_curl_open() != 0) return -1;
+  e->multi = curl_multi_init();
+  if (!e->multi) return -1;
   curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
   curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
   curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
   curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
   curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS,
                     (long)e->opts.max_inflight);
-  return e;
+  return 0;
 }
 
 /* A multipart/form-data body: curl streams file parts from disk as it
@@ -658,7 +667,8 @@ struct gs_request *gs_engine_submit (struct gs_engine *e,
                                      gs_done_fn done, void *ud) {
   struct gs_request *r;
   if (e->closing || !spec || !spec->url || !done || !method_ok(spec->method)
-      || (spec->nparts > 0 && (!spec->parts || spec->body)))
+      || (spec->nparts > 0 && (!spec->parts || spec->body))
+      || engine_ready(e) != 0)
     return NULL;
   r = calloc(1, sizeof *r);
   if (!r) return NULL;
@@ -743,7 +753,7 @@ void gs_request_cancel (struct gs_request *r) {
 void gs_engine_set_max_inflight (struct gs_engine *e, int n) {
   if (n <= 0) return;
   e->opts.max_inflight = n;
-  curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long)n);
+  if (e->multi) curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long)n);
   start_queued(e);
 }
 
@@ -764,7 +774,8 @@ void gs_engine_close (struct gs_engine *e) {
   while (e->queue_head) gs_request_cancel(e->queue_head);
   while (e->active) gs_request_cancel(e->active);
   while (e->sleeping) gs_request_cancel(e->sleeping);
-  curl_multi_cleanup(e->multi);   /* closes the cached sockets through close_socket_cb */
+  if (e->multi)   /* closes the cached sockets through close_socket_cb */
+    curl_multi_cleanup(e->multi);
   e->multi = NULL;
   {
     /* handles of sockets curl closed without the callback (none expected) */

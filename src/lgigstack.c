@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <string.h>
 #include <curl/curl.h>
+#include "curl_lazy.h"
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -365,7 +366,8 @@ static int l_request (lua_State *L) {
   if (!l->u.req) {
     live_unlink(l);
     luaL_pushfail(L);
-    lua_pushstring(L, "invalid request (method must be upper-case letters)");
+    lua_pushstring(L, gs_curl_open() != 0 ? gs_curl_error()
+                      : "invalid request (method must be upper-case letters)");
     return 2;
   }
   lua_pushinteger(L, l->token);
@@ -962,6 +964,18 @@ static int l_unsetenv (lua_State *L) {
 }
 
 /* core.isatty(fd) -> boolean: is 0, 1 or 2 a terminal (no shell fork) */
+/* core.curl_version() -> the loaded libcurl's version (loads it), or
+** fail, reason. */
+static int l_curl_version (lua_State *L) {
+  if (gs_curl_open() != 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, gs_curl_error());
+    return 2;
+  }
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  return 1;
+}
+
 static int l_isatty (lua_State *L) {
   lua_Integer fd = luaL_checkinteger(L, 1);
   luaL_argcheck(L, fd >= 0 && fd <= 2, 1, "must be 0, 1 or 2");
@@ -1062,6 +1076,7 @@ static const luaL_Reg core_funcs[] = {
   {"step", l_step},
   {"max_inflight", l_max_inflight},
   {"isatty", l_isatty},
+  {"curl_version", l_curl_version},
   {"unsetenv", l_unsetenv},
   {"now", l_now},
   {"lock", l_lock},
@@ -1104,17 +1119,13 @@ static void create_meta (lua_State *L, const char *name, const luaL_Reg *m,
 }
 
 LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
-  static int curl_ready = 0;
   struct ctx **pc;
   struct ctx *c;
   struct gs_engine_opts eo;
-  if (!curl_ready) {
+  {
     /* a peer that hangs up mid-write must not kill the process */
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
     if (old != SIG_DFL && old != SIG_ERR) signal(SIGPIPE, old);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return luaL_error(L, "curl_global_init failed");
-    curl_ready = 1;
   }
   luaL_newmetatable(L, SERVER_MT);
   lua_pushcfunction(L, server_gc);
@@ -1154,8 +1165,6 @@ LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
   lua_setfield(L, -2, "_ctx");   /* keeps the context alive with the module */
   lua_pushliteral(L, GS_VERSION);
   lua_setfield(L, -2, "version");
-  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
-  lua_setfield(L, -2, "curl_version");
   lua_pushstring(L, uv_version_string());
   lua_setfield(L, -2, "uv_version");
   return 1;

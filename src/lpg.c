@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libpq-fe.h>
+#include "pq_lazy.h"
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -346,7 +347,13 @@ static int conn_error (lua_State *L) {
 int gs_pg_connect (lua_State *L) {
   struct ctx *c = gs_core_ctx(L);
   const char *info = luaL_checkstring(L, 1);
-  struct pgconn *p = lua_newuserdatauv(L, sizeof *p, 0);
+  struct pgconn *p;
+  if (gs_pq_open() != 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, gs_pq_error());
+    return 2;
+  }
+  p = lua_newuserdatauv(L, sizeof *p, 0);
   memset(p, 0, sizeof *p);
   p->state = PGC_CLOSED;
   p->fd = -1;

@@ -4,7 +4,8 @@
 -- takes an options table last whose `team` overrides the client's.
 local paginate = require "gigstack.paginate"
 local http = require "gigstack.async.http"
-local validate = require "gigstack.fiscal.validate"
+-- the fiscal rules load with the first body checked (start-up time)
+local function validate() return require "gigstack.fiscal.validate" end
 local errors = require "gigstack.async.errors"
 
 local M = {}
@@ -144,11 +145,11 @@ function M.only_options(t)
 end
 
 local VALIDATORS = {
-  client = function(body, creating) return validate.client(body, { creating = creating }) end,
-  invoice = function(body) return validate.invoice(body) end,
-  payment_create = function(body) return validate.payment_create(body) end,
-  payment_register = function(body) return validate.payment_register(body) end,
-  payment_request = function(body) return validate.payment_register(body, { request = true }) end,
+  client = function(body, creating) return validate().client(body, { creating = creating }) end,
+  invoice = function(body) return validate().invoice(body) end,
+  payment_create = function(body) return validate().payment_create(body) end,
+  payment_register = function(body) return validate().payment_register(body) end,
+  payment_request = function(body) return validate().payment_register(body, { request = true }) end,
 }
 
 local function nslots(path)

@@ -276,7 +276,7 @@ function M.main(argv)
   if o.version then
     local core = require "gigstack.core"
     io.stdout:write(string.format("gigstack-run %s (%s, libcurl %s, libuv %s)\n",
-      client.VERSION, _VERSION, core.curl_version, core.uv_version))
+      client.VERSION, _VERSION, core.curl_version() or "not found", core.uv_version))
     return 0
   end
   if o.serve then return serve(o) end

@@ -9,7 +9,9 @@ local http = require "gigstack.async.http"
 local json = require "gigstack.async.json"
 local sched = require "gigstack.async.sched"
 local log = require "gigstack.runner.log"
-local resources = require "gigstack.resources"
+-- the SDK's resources come with the first listener: a run without one
+-- does not load them (start-up time)
+local function resources() return require "gigstack.resources" end
 local client = require "gigstack.client"
 
 -- keep_alive = false (gigstack-run --once): an open listener does not
@@ -139,9 +141,9 @@ function M.listen(opts)
       error("gigstack.on: events are checked against the API, which needs a client: pass "
         .. "{client = gs} (or client = false to take events unverified): " .. tostring(made), 3)
     end
-    gs = resources.attach(made)
+    gs = resources().attach(made)
   end
-  local l = { secret = opts.secret or resources.uuid4():gsub("-", ""), seen = {}, seen_order = {},
+  local l = { secret = opts.secret or resources().uuid4():gsub("-", ""), seen = {}, seen_order = {},
     busy = {}, processed = 0, duplicates = 0, rejected = 0, failed = 0, unverified = 0,
     journal = opts.journal, client = gs }
   local server, err = http.listen{ host = opts.host or "127.0.0.1", port = opts.port or 0,
