@@ -243,9 +243,9 @@ $(BUILD)/gigstack.pc: include/gigstack.h FORCE | $(BUILD)/obj
 	  echo 'URL: https://github.com/gigstack-lua/gigstack-lua'; \
 	  echo 'Version: $(VERSION)'; \
 	  echo 'Requires: libuv'; \
-	  echo 'Requires.private: libcurl $(LLHTTP_PC)'; \
+	  echo 'Requires.private: $(LLHTTP_PC)'; \
 	  echo 'Libs: -L$${libdir} -lgigstack'; \
-	  echo 'Libs.private: $(if $(LLHTTP_PC),,$(LLHTTP_LIBS))'; \
+	  echo 'Libs.private: $(if $(LLHTTP_PC),,$(LLHTTP_LIBS)) $(if $(filter Linux,$(UNAME_S)),-ldl)'; \
 	  echo 'Cflags: -I$${includedir}'; } > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 

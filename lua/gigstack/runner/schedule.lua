@@ -3,8 +3,10 @@
 -- task, and skips (and logs) a tick that comes while the previous run of
 -- the same job is still going. Under `gigstack-run --once` a job runs
 -- only if it is due this minute, then the script ends.
-local cron = require "gigstack.runner.cron"
-local tz = require "gigstack.fiscal.tz"
+-- cron expressions and time zones load with the first schedule: a run
+-- without one does not pay for them (start-up time)
+local function cron() return require "gigstack.runner.cron" end
+local function tz() return require "gigstack.fiscal.tz" end
 local sched = require "gigstack.async.sched"
 local log = require "gigstack.runner.log"
 local journal = require "gigstack.runner.journal"
@@ -71,10 +73,10 @@ end
 -- stopped (M.stop_all on SIGINT/SIGTERM).
 function M.every(expr, fn, opts)
   opts = opts or {}
-  local spec, err = cron.parse(expr)
+  local spec, err = cron().parse(expr)
   if not spec then error("gigstack.every: " .. err, 2) end
   local zone_name = opts.tz or "UTC"
-  local zone, zerr = tz.zone(zone_name)
+  local zone, zerr = tz().zone(zone_name)
   if not zone then error("gigstack.every: " .. zerr, 2) end
   if type(fn) ~= "function" then error("gigstack.every: fn must be a function", 2) end
   local clock, sleep = opts.clock or M.clock, opts.sleep or M.sleep
@@ -83,14 +85,14 @@ function M.every(expr, fn, opts)
   M.jobs[#M.jobs + 1] = job
   if M.once then   -- system cron mode: due this minute or not at all
     local now = clock()
-    if cron.matches(spec, tz.to_local(zone, now)) then run_job(job, now - now % 60) end
+    if cron().matches(spec, tz().to_local(zone, now)) then run_job(job, now - now % 60) end
     return job
   end
   job.task = sched.spawn(function()
     local ticks = 0
     while not job.stopped and (not opts.limit or ticks < opts.limit) do
       local now = clock()
-      local at = cron.next(spec, now, zone_name)
+      local at = cron().next(spec, now, zone_name)
       if not at then break end
       sleep(at - now)
       if job.stopped then break end
