@@ -1066,6 +1066,7 @@ int gs_owner_self (lua_State *L);     /* ljournal.c */
 int gs_pg_connect (lua_State *L);     /* lpg.c */
 void gs_crypto_register (lua_State *L);   /* lcrypto.c */
 void gs_json_register (lua_State *L);     /* ljson.c */
+void gs_utf8_register (lua_State *L);     /* lutf8.c */
 
 static const luaL_Reg core_funcs[] = {
   {"request", l_request},
@@ -1161,6 +1162,7 @@ LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
   luaL_setfuncs(L, core_funcs, 1);
   gs_crypto_register(L);
   gs_json_register(L);
+  gs_utf8_register(L);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "_ctx");   /* keeps the context alive with the module */
   lua_pushliteral(L, GS_VERSION);

@@ -397,7 +397,7 @@ function M.response(resp, err, method, path, key)
     idempotency_key = key }
   local decoded, derr = nil, nil
   if resp.body ~= "" then
-    if not utf8.len(resp.body) then
+    if not core.utf8_valid(resp.body) then
       derr = "response body is not valid UTF-8"
     else
       decoded, derr = json.decode(resp.body)
