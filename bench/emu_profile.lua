@@ -73,8 +73,10 @@ for r = 1, ROUNDS do
   reg[r] = measure(emu, register_req, N, r * N)
   ping[r] = measure(emu, ping_req, N, 0)
 end
+local rounds = {}
+for i, x in ipairs(reg) do rounds[i] = string.format("%.1f", x) end
 print(string.format("register: %.1f us/call CPU (median of %d rounds of %d: %s)", median(reg), ROUNDS, N,
-  table.concat((function() local t = {} for i, x in ipairs(reg) do t[i] = string.format("%.1f", x) end return t end)(), " ")))
+  table.concat(rounds, " ")))
 print(string.format("ping:     %.1f us/call CPU", median(ping)))
 print(string.format("ratio (CPU ping/register): %.3f", median(ping) / median(reg)))
 
