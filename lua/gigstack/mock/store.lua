@@ -95,30 +95,37 @@ local char, unpack = string.char, table.unpack
 
 -- ids and uuids draw from the same LCG as Store:random, inline (the
 -- emulator makes several per request): the same seed gives the same ids.
+-- The characters go to one reused buffer, a uuid's dashes included.
+local id_buf, uuid_buf = {}, {}
+
 function Store:id(prefix, sep)
-  local rng, b = self.rng, {}
+  local rng, b = self.rng, id_buf
   for i = 1, 16 do
     rng = rng * 6364136223846793005 + 1442695040888963407
     b[i] = ID_BYTES[((rng >> 33) & 0x7fffffff) % 62 + 1]
   end
   self.rng = rng
-  return prefix .. (sep or "_") .. char(unpack(b))
+  return prefix .. (sep or "_") .. char(unpack(b, 1, 16))
 end
 
+-- uuid_buf slot of each of the 32 hex digits: 8-4-4-4-12 with dashes
+local UUID_SLOT = {}
+for i = 1, 32 do
+  UUID_SLOT[i] = i + (i > 8 and 1 or 0) + (i > 12 and 1 or 0) + (i > 16 and 1 or 0) + (i > 20 and 1 or 0)
+end
+for _, i in ipairs{ 9, 14, 19, 24 } do uuid_buf[i] = 45 end   -- "-"
+
 function Store:uuid()
-  local rng, b = self.rng, {}
-  for i = 1, 33 do
+  local rng, out, slot = self.rng, uuid_buf, UUID_SLOT
+  for i = 1, 32 do
     rng = rng * 6364136223846793005 + 1442695040888963407
-    b[i] = ((rng >> 33) & 0x7fffffff)
+    out[slot[i]] = HEX_BYTES[((rng >> 33) & 0x7fffffff) % 16 + 1]
   end
+  rng = rng * 6364136223846793005 + 1442695040888963407
   self.rng = rng
-  local hex = {}
-  for i = 1, 32 do hex[i] = HEX_BYTES[b[i] % 16 + 1] end
-  hex[13] = 0x34                                  -- "4": version 4
-  hex[17] = HEX_BYTES[8 + b[33] % 4 + 1]          -- variant 10xx
-  local h = char(unpack(hex))
-  return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-" .. h:sub(13, 16) .. "-"
-    .. h:sub(17, 20) .. "-" .. h:sub(21, 32)
+  out[15] = 0x34                                            -- "4": version 4
+  out[20] = HEX_BYTES[8 + ((rng >> 33) & 0x7fffffff) % 4 + 1]   -- variant 10xx
+  return char(unpack(out, 1, 36))
 end
 
 function Store:now()

@@ -1,0 +1,56 @@
+-- The emulator's fast paths (issue 12) answer exactly what the plain
+-- code did: ids and uuids per seed, and register's answers.
+local store = require "gigstack.mock.store"
+
+-- The LCG id and uuid as first written: a table per call, then string.sub.
+local function reference(seed)
+  local ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+  local rng = seed
+  local function step()
+    rng = rng * 6364136223846793005 + 1442695040888963407
+    return (rng >> 33) & 0x7fffffff
+  end
+  local r = {}
+  function r.id(prefix, sep)
+    local b = {}
+    for i = 1, 16 do local v = step() % 62 + 1; b[i] = ALPHABET:sub(v, v) end
+    return prefix .. (sep or "_") .. table.concat(b)
+  end
+  function r.uuid()
+    local b = {}
+    for i = 1, 33 do b[i] = step() end
+    local hex = {}
+    for i = 1, 32 do hex[i] = string.format("%X", b[i] % 16) end
+    hex[13] = "4"
+    hex[17] = string.format("%X", 8 + b[33] % 4)
+    local h = table.concat(hex)
+    return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-" .. h:sub(13, 16) .. "-" .. h:sub(17, 20) .. "-" .. h:sub(21, 32)
+  end
+  r.random = step
+  return r
+end
+
+describe("emulator ids", function()
+  it("are the same for the same seed: the default seed's first ids", function()
+    local st = store.new()
+    assert.equals("payment_Wtq9IHQsK1Hq7pa3", st:id("payment"))
+    assert.equals("D10B3850-3C35-498D-B50A-8D6E3E2B605F", st:uuid())
+    assert.equals("servicezZndzkAeOslxsdgC", st:id("service", ""))
+    assert.equals("payment_6BUs60hzLJ11voKp", st:id("payment"))
+  end)
+
+  it("follow the reference LCG over 5,000 mixed draws (ids, uuids, random) from several seeds", function()
+    for _, seed in ipairs{ 0x5eed, 1, 42, -7, math.maxinteger } do
+      local st, ref = store.new(nil, seed), reference(seed)
+      for i = 1, 5000 do
+        local k = i % 5
+        if k == 0 then assert.equals(ref.uuid(), st:uuid())
+        elseif k == 1 then assert.equals(ref.id("evt"), st:id("evt"))
+        elseif k == 2 then assert.equals(ref.id("tok", ""), st:id("tok", ""))
+        elseif k == 3 then assert.equals(ref.random(), st:random())
+        else assert.equals(ref.id("payment"), st:id("payment")) end
+      end
+      assert.equals(ref.random(), st:random())
+    end
+  end)
+end)
