@@ -54,3 +54,44 @@ describe("emulator ids", function()
     end
   end)
 end)
+
+describe("emulator answers", function()
+  local mock = require "gigstack.mock"
+  local json = require "gigstack.async.json"
+  local HEADERS = { authorization = "Bearer sk_test_mock", host = "127.0.0.1" }
+  local function post(emu, path, body)
+    return emu:handle{ method = "POST", path = path, query = {}, headers = HEADERS, body = json.encode(body) }
+  end
+  local client = { search = { on_key = "tax_id", on_value = "RIMJ750405ZGA", auto_create = true },
+    name = "JUAN RIVERA", tax_id = "RIMJ750405ZGA", tax_system = "612", address = { zip = "83000" } }
+
+  it("register's text, built around the frozen payment.succeeded, is the encoded answer", function()
+    local emu = mock.new()
+    local seen = 0
+    for i, automation in ipairs{ "pue_invoice", "none", "receipt", "ppd_invoice_and_complement", "pue_invoice" } do
+      local status, body, ctype, text = post(emu, "/v2/payments/register", {
+        automation_type = automation, payment_form = "03", client = client, idempotency_key = "k" .. i,
+        items = { { description = "x", unit_price = 100.5 * i, quantity = i,
+          taxes = { { type = "IVA", rate = 0.16 } } } } })
+      assert.equals(200, status)
+      assert.is_nil(ctype)
+      assert.is_string(text)
+      assert.equals(json.encode(body), text)
+      local events = emu.store:coll("team_mock", "events")
+      local last = events.items[events.order[#events.order]]
+      assert.equals("payment.succeeded", last.type)
+      assert.equals(last.data.object.text, json.encode(body.data))
+      seen = seen + 1
+    end
+    assert.equals(5, seen)
+    -- a replay, a request (not paid) and a failure have no text: encoded as before
+    local status, _, _, text = post(emu, "/v2/payments/register", { idempotency_key = "k1", client = client,
+      items = { { description = "x", unit_price = 1 } } })
+    assert.same({ 200, nil }, { status, text })
+    status, _, _, text = post(emu, "/v2/payments/request", { client = client, idempotency_key = "r1",
+      automation_type = "ppd_invoice_and_complement", items = { { description = "x", unit_price = 10 } } })
+    assert.same({ 200, nil }, { status, text })
+    status, _, _, text = post(emu, "/v2/payments/register", { client = client, items = {} })
+    assert.same({ 400, nil }, { status, text })
+  end)
+end)
