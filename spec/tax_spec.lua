@@ -283,3 +283,59 @@ describe("decimal", function()
     assert.same({ nil, "must be a finite number" }, { decimal.parse(0 / 0) })
   end)
 end)
+
+describe("sat.tasa_allows", function()
+  local sat = require "gigstack.fiscal.sat"
+  -- the check as first written: the catalog's text values parsed on every call
+  local function reference(impuesto, factor, rate, withholding)
+    if factor == "Exento" then
+      if withholding then return false, "Exento applies only to transferred taxes" end
+      return true
+    end
+    local r, err = decimal.parse(rate)
+    if not r then return false, err end
+    local seen = {}
+    for _, row in ipairs(sat.catalogs.c_TasaOCuota) do
+      local imp = row.impuesto:match("^(%u+)")
+      if imp == impuesto and row.factor == factor
+          and ((withholding and row.retencion) or (not withholding and row.traslado)) then
+        if row.tipo == "Fijo" then
+          if r == decimal.new(row.valor) then return true end
+          seen[#seen + 1] = row.valor
+        else
+          if r >= decimal.new(row.minimo) and r <= decimal.new(row.valor) then return true end
+          seen[#seen + 1] = row.minimo .. "-" .. row.valor
+        end
+      end
+    end
+    if #seen == 0 then
+      return false, string.format("%s %s is not allowed as %s", impuesto, factor,
+        withholding and "a retención" or "a traslado")
+    end
+    return false, string.format("%s is not a c_TasaOCuota value for %s %s %s (allowed: %s)",
+      r:format(6), impuesto, factor, withholding and "retención" or "traslado", table.concat(seen, ", "))
+  end
+
+  it("answers as the plain catalog walk for every impuesto, factor, side and catalog value (and between)", function()
+    local rates = { 0, 0.16, 0.08, "0.160000", 0.106667, 0.04, 0.1, 0.0125, 0.265, 0.3, 0.53, 1.6, 3.0,
+      0.35, 0.5, -0.1, 7, "x", {} }
+    for _, row in ipairs(sat.catalogs.c_TasaOCuota) do
+      rates[#rates + 1] = row.valor
+      if row.minimo then rates[#rates + 1] = row.minimo end
+      rates[#rates + 1] = (decimal.new(row.valor) + decimal.new("0.000001")):format()
+    end
+    local n = 0
+    for _, impuesto in ipairs{ "IVA", "ISR", "IEPS" } do
+      for _, factor in ipairs{ "Tasa", "Cuota", "Exento" } do
+        for _, withholding in ipairs{ false, true } do
+          for _, rate in ipairs(rates) do
+            assert.same({ reference(impuesto, factor, rate, withholding) },
+              { sat.tasa_allows(impuesto, factor, rate, withholding) })
+            n = n + 1
+          end
+        end
+      end
+    end
+    assert.is_true(n > 500)
+  end)
+end)
