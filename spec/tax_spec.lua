@@ -339,3 +339,29 @@ describe("sat.tasa_allows", function()
     assert.is_true(n > 500)
   end)
 end)
+
+describe("Decimal:format", function()
+  -- the general path (digits and sub), the reference of the money shortcut
+  local function reference(d, places)
+    d = d:round(places)
+    local coef = d.coef * decimal.POW10[places - d.scale]
+    local sign = coef < 0 and "-" or ""
+    local digits = tostring(math.abs(coef))
+    if places == 0 then return sign .. digits end
+    if #digits <= places then digits = string.rep("0", places - #digits + 1) .. digits end
+    return sign .. digits:sub(1, -places - 1) .. "." .. digits:sub(-places)
+  end
+
+  it("writes every value at 0..6 places as the general path does, money (2 places) included", function()
+    math.randomseed(99)
+    for n = 1, 20000 do
+      local coef = n <= 300 and (n - 150) or math.random(-10 ^ math.random(1, 12), 10 ^ math.random(1, 12))
+      local d = decimal.from_units(coef, math.random(0, 6))
+      local places = n % 3 == 0 and 2 or math.random(0, 6)
+      assert.equals(reference(d, places), d:format(places))
+    end
+    assert.equals("0.05", decimal.from_units(5, 2):format(2))
+    assert.equals("-0.05", decimal.from_units(-5, 2):format(2))
+    assert.equals("1740.00", decimal.new("1740"):format(2))
+  end)
+end)

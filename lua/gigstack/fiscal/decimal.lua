@@ -171,10 +171,7 @@ local function coerce(v)
 end
 
 local function align(a, b)
-  if getmetatable(a) == Decimal and getmetatable(b) == Decimal and a.scale == b.scale then
-    return a.coef, b.coef, a.scale           -- the common case: no coercion, no scaling
-  end
-  a, b = coerce(a), coerce(b)
+  if getmetatable(a) ~= Decimal or getmetatable(b) ~= Decimal then a, b = coerce(a), coerce(b) end
   if a.scale == b.scale then return a.coef, b.coef, a.scale end
   if a.scale < b.scale then
     return scale_up(a.coef, b.scale - a.scale), b.coef, b.scale
@@ -213,7 +210,8 @@ end
 
 --- Round half-up to exactly `places` decimals.
 function Decimal:round(places)
-  if self.scale <= places then return new(scale_up(self.coef, places - self.scale), places) end
+  if self.scale == places then return self end   -- Decimals never change: share it
+  if self.scale < places then return new(scale_up(self.coef, places - self.scale), places) end
   return new(M.mul_div(self.coef, 1, POW10[self.scale - places], "half_up"), places)
 end
 
@@ -284,6 +282,7 @@ function Decimal:format(places)
   local d = places and self:round(places) or self
   places = places or d.scale
   local coef = d.coef * POW10[places - d.scale]
+  if places == 2 and coef >= 0 then return string.format("%d.%02d", coef // 100, coef % 100) end   -- money
   local sign = coef < 0 and "-" or ""
   local digits = tostring(math.abs(coef))
   if places == 0 then return sign .. digits end
