@@ -95,3 +95,33 @@ describe("emulator answers", function()
     assert.same({ 400, nil }, { status, text })
   end)
 end)
+
+describe("emulator routes", function()
+  local mock = require "gigstack.mock"
+  local HEADERS = { authorization = "Bearer sk_test_mock", host = "127.0.0.1" }
+  local function call(emu, method, path)
+    local status, body = emu:handle{ method = method, path = path, query = {}, headers = HEADERS, body = "" }
+    return status, body
+  end
+
+  it("a literal path's remembered route answers as the search did; others are not remembered", function()
+    local emu = mock.new()
+    for _ = 1, 3 do
+      local status, body = call(emu, "GET", "/v2/ping")
+      assert.same({ 200, "GET" }, { status, body.data.method })
+      status, body = call(emu, "POST", "/v2/ping")
+      assert.same({ 200, "POST" }, { status, body.data.method })
+      assert.equals(405, (call(emu, "PATCH", "/v2/ping")))
+      assert.is_not.equals(404, (call(emu, "GET", "/v2/invoices/sat")))
+      status, body = call(emu, "GET", "/v2/payments/sat")      -- /payments/([^/]+): a capture
+      assert.same({ 404, "payment sat not found" }, { status, body.message })
+    end
+    for i = 1, 50 do call(emu, "GET", "/v2/payments/p" .. i) end
+    local n = 0
+    for key in pairs(emu.literal_routes) do
+      n = n + 1
+      assert.is_nil(key:find("/payments/", 1, true))
+    end
+    assert.is_true(n <= 3)
+  end)
+end)

@@ -280,6 +280,8 @@ local function route_index(e)
   local index, any = {}, {}
   for _, r in ipairs(e.routes) do
     r.ncaps = captures(r.pattern)
+    -- ^/a/b$ with nothing but escaped magic characters: matches one path only
+    r.literal = r.ncaps == 0 and r.pattern:gsub("%%%p", ""):match("^%^[^%^%$%(%)%%%.%[%]%*%+%-%?]*%$$") ~= nil
     local seg = r.pattern:match("^%^/([%w_]+)[/$]") or r.pattern:match("^%^/([%w_]+)$")
     local list = seg and index[seg] or (not seg and any)
     if not list then list = {}; index[seg] = list end
@@ -290,6 +292,14 @@ local function route_index(e)
 end
 
 local function find_route(e, method, path)
+  -- the route of a path that a literal pattern matched is remembered
+  -- (one path per such pattern: bounded), so a register finds its route
+  -- with one lookup
+  local literal = e.literal_routes
+  if not literal then literal = {}; e.literal_routes = literal end
+  local key = method .. " " .. path
+  local known = literal[key]
+  if known then return known[1], known[2] end
   local ix = route_index(e)
   local path_known, best, best_caps, best_n = false, nil, nil, math.huge
   for pass = 1, 2 do
@@ -303,7 +313,10 @@ local function find_route(e, method, path)
       end
     end
   end
-  if best then return best, best_caps end
+  if best then
+    if best.literal then literal[key] = { best, best_caps } end
+    return best, best_caps
+  end
   if path_known then wire.fail(405, "method_not_allowed", method .. " is not allowed on " .. path) end
   wire.fail(404, "resource_not_found", "no endpoint " .. method .. " /v2" .. path)
 end
