@@ -43,6 +43,20 @@ describe("json", function()
     assert.equals(0, differ)
   end)
 
+  it("encodes wide objects as the reference does (keys past the C encoder's stack slots and key buffer)", function()
+    -- the C encoder keeps 32 keys on the C stack and the values of 256 on the
+    -- Lua stack; wider objects (a saved state's collections) go past both
+    for _, width in ipairs{ 31, 32, 33, 255, 256, 257, 1000 } do
+      local t = {}
+      for i = 1, width do
+        if i % 7 == 0 then t[i] = { i, "v" .. i } else t["key" .. i] = { n = i, s = json.raw(i .. ".00") } end
+      end
+      t.nested = { inner = t.key1, wide = {} }
+      for i = 1, width do t.nested.wide["w" .. i] = i % 3 == 0 and json.null or i / 4 end
+      assert.equals(json.encode_lua(t), json.encode(t))
+    end
+  end)
+
   it("refuses what JSON cannot hold with a message, not a crash", function()
     assert.same({ nil, "cannot encode NaN or infinity as JSON" }, { json.encode({ 0 / 0 }) })
     assert.same({ nil, "cannot encode a function as JSON" }, { json.encode({ f = print }) })

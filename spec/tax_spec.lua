@@ -198,4 +198,170 @@ describe("decimal", function()
     assert.equals("123456789012.35", decimal.new("123456789012.345"):round(2):format())
     assert.equals("1000000000000.00", decimal.new("1000000000"):mul("1000.000000", 2):format())
   end)
+
+  -- (a * b) / d by schoolbook long arithmetic on base-10^4 digits: the
+  -- reference for mul_div, whose small factors skip the limbs
+  local function ref_mul_div(a, b, d, mode)
+    local neg = (a < 0) ~= (b < 0)
+    a, b = math.abs(a), math.abs(b)
+    local function digits(n)
+      local t = {}
+      repeat t[#t + 1] = n % 10000; n = n // 10000 until n == 0
+      return t
+    end
+    local x, y, p = digits(a), digits(b), {}
+    for i = 1, #x + #y do p[i] = 0 end
+    for i = 1, #x do
+      for j = 1, #y do
+        local k = i + j - 1
+        p[k] = p[k] + x[i] * y[j]
+        while p[k] >= 10000 do p[k + 1] = p[k + 1] + p[k] // 10000; p[k] = p[k] % 10000; k = k + 1 end
+      end
+    end
+    local q, r = {}, 0
+    for i = #p, 1, -1 do
+      local cur = r * 10000 + p[i]
+      q[i] = cur // d
+      r = cur % d
+    end
+    local v = 0
+    for i = #q, 1, -1 do
+      if v > (math.maxinteger - q[i]) // 10000 then return nil, "overflow" end
+      v = v * 10000 + q[i]
+    end
+    if (mode == "up" and r > 0) or (mode == "half_up" and 2 * r >= d) then v = v + 1 end
+    return neg and -v or v, r
+  end
+
+  it("mul_div agrees with long arithmetic around the small-factor shortcut (|a|, |b| <= 3037000499)", function()
+    math.randomseed(1212)
+    local edges = { 0, 1, 2, 99, 3037000498, 3037000499, 3037000500, 3037000501, 4294967296, 9007199254740993 }
+    local modes = { "down", "up", "half_up" }
+    local differ = 0
+    for n = 1, 20000 do
+      local a = n % 3 == 0 and edges[math.random(#edges)] or math.random(0, 2 ^ math.random(1, 40))
+      local b = n % 5 == 0 and edges[math.random(#edges)] or math.random(0, 2 ^ math.random(1, 40))
+      if math.random(2) == 1 then a = -a end
+      if math.random(3) == 1 then b = -b end
+      local d = ({ 1, 2, 100, 1000000, 999999, 900000000000, math.random(1, 1000) })[math.random(7)]
+      local mode = modes[math.random(3)]
+      local q1, r1 = decimal.mul_div(a, b, d, mode)
+      local q2, r2 = ref_mul_div(a, b, d, mode)
+      if q1 ~= q2 or (q1 and r1 ~= r2) then
+        differ = differ + 1
+        if differ < 5 then print(a, b, d, mode, q1, r1, q2, r2) end
+      end
+    end
+    assert.equals(0, differ)
+  end)
+
+  it("parses a float as its shortest text, also when it was parsed before (cached) or the cache was emptied", function()
+    local function via_text(v)
+      local text = string.format("%.15g", v)
+      if text:find("e") then text = string.format("%.9f", v) end
+      return decimal.parse(text)
+    end
+    math.randomseed(77)
+    local values = { 1500.0, -0.0, -5.0, 0.16, 0.1, 1e15, -1e15, 999999999999999.0, 123456789012345.0,
+      1e-7, 2.5e-9, 1e300 }
+    for _ = 1, 2000 do   -- more distinct floats than the cache keeps
+      values[#values + 1] = math.random(-10 ^ 9, 10 ^ 9) / 10 ^ math.random(0, 8)
+    end
+    for pass = 1, 2 do
+      for _, v in ipairs(values) do
+        local d, err = decimal.parse(v)
+        local want, want_err = via_text(v)
+        if want then
+          assert.is_true(d ~= nil and d.coef == want.coef and d.scale == want.scale,
+            string.format("pass %d: %.17g -> %s, want %s", pass, v, tostring(d), tostring(want)))
+        else
+          assert.same({ nil, want_err }, { d, err })
+        end
+      end
+    end
+    assert.same({ nil, "has more than 18 significant digits" }, { decimal.parse(1e20) })
+    assert.same({ nil, "must be a finite number" }, { decimal.parse(0 / 0) })
+  end)
+end)
+
+describe("sat.tasa_allows", function()
+  local sat = require "gigstack.fiscal.sat"
+  -- the check as first written: the catalog's text values parsed on every call
+  local function reference(impuesto, factor, rate, withholding)
+    if factor == "Exento" then
+      if withholding then return false, "Exento applies only to transferred taxes" end
+      return true
+    end
+    local r, err = decimal.parse(rate)
+    if not r then return false, err end
+    local seen = {}
+    for _, row in ipairs(sat.catalogs.c_TasaOCuota) do
+      local imp = row.impuesto:match("^(%u+)")
+      if imp == impuesto and row.factor == factor
+          and ((withholding and row.retencion) or (not withholding and row.traslado)) then
+        if row.tipo == "Fijo" then
+          if r == decimal.new(row.valor) then return true end
+          seen[#seen + 1] = row.valor
+        else
+          if r >= decimal.new(row.minimo) and r <= decimal.new(row.valor) then return true end
+          seen[#seen + 1] = row.minimo .. "-" .. row.valor
+        end
+      end
+    end
+    if #seen == 0 then
+      return false, string.format("%s %s is not allowed as %s", impuesto, factor,
+        withholding and "a retención" or "a traslado")
+    end
+    return false, string.format("%s is not a c_TasaOCuota value for %s %s %s (allowed: %s)",
+      r:format(6), impuesto, factor, withholding and "retención" or "traslado", table.concat(seen, ", "))
+  end
+
+  it("answers as the plain catalog walk for every impuesto, factor, side and catalog value (and between)", function()
+    local rates = { 0, 0.16, 0.08, "0.160000", 0.106667, 0.04, 0.1, 0.0125, 0.265, 0.3, 0.53, 1.6, 3.0,
+      0.35, 0.5, -0.1, 7, "x", {} }
+    for _, row in ipairs(sat.catalogs.c_TasaOCuota) do
+      rates[#rates + 1] = row.valor
+      if row.minimo then rates[#rates + 1] = row.minimo end
+      rates[#rates + 1] = (decimal.new(row.valor) + decimal.new("0.000001")):format()
+    end
+    local n = 0
+    for _, impuesto in ipairs{ "IVA", "ISR", "IEPS" } do
+      for _, factor in ipairs{ "Tasa", "Cuota", "Exento" } do
+        for _, withholding in ipairs{ false, true } do
+          for _, rate in ipairs(rates) do
+            assert.same({ reference(impuesto, factor, rate, withholding) },
+              { sat.tasa_allows(impuesto, factor, rate, withholding) })
+            n = n + 1
+          end
+        end
+      end
+    end
+    assert.is_true(n > 500)
+  end)
+end)
+
+describe("Decimal:format", function()
+  -- the general path (digits and sub), the reference of the money shortcut
+  local function reference(d, places)
+    d = d:round(places)
+    local coef = d.coef * decimal.POW10[places - d.scale]
+    local sign = coef < 0 and "-" or ""
+    local digits = tostring(math.abs(coef))
+    if places == 0 then return sign .. digits end
+    if #digits <= places then digits = string.rep("0", places - #digits + 1) .. digits end
+    return sign .. digits:sub(1, -places - 1) .. "." .. digits:sub(-places)
+  end
+
+  it("writes every value at 0..6 places as the general path does, money (2 places) included", function()
+    math.randomseed(99)
+    for n = 1, 20000 do
+      local coef = n <= 300 and (n - 150) or math.random(-10 ^ math.random(1, 12), 10 ^ math.random(1, 12))
+      local d = decimal.from_units(coef, math.random(0, 6))
+      local places = n % 3 == 0 and 2 or math.random(0, 6)
+      assert.equals(reference(d, places), d:format(places))
+    end
+    assert.equals("0.05", decimal.from_units(5, 2):format(2))
+    assert.equals("-0.05", decimal.from_units(-5, 2):format(2))
+    assert.equals("1740.00", decimal.new("1740"):format(2))
+  end)
 end)

@@ -67,18 +67,20 @@ static int l_json_fixup (lua_State *L) {
 ** or a sequence 1..n) and objects (string or integer keys, sorted). */
 
 struct out {
-  char *p;
+  char *p;                     /* `first` until the text outgrows it, then malloc'd */
   size_t n, cap;
   const char *err;             /* set on failure; the message is static or on the stack */
+  char first[4096];            /* most answers fit: no allocation at all */
 };
 
 static int put (struct out *o, const char *s, size_t n) {
   if (o->n + n > o->cap) {
-    size_t cap = o->cap ? o->cap : 256;
+    size_t cap = o->cap * 2;
     char *p;
     while (cap < o->n + n) cap *= 2;
-    p = realloc(o->p, cap);
+    p = o->p == o->first ? malloc(cap) : realloc(o->p, cap);
     if (!p) { o->err = "out of memory"; return 0; }
+    if (o->p == o->first) memcpy(p, o->first, o->n);
     o->p = p;
     o->cap = cap;
   }
@@ -134,14 +136,23 @@ static int put_number (lua_State *L, struct out *o, int i) {
   return put(o, b, (size_t)len);
 }
 
-struct key { const char *s; size_t n; int idx; };
+/* An object key: its text (a string key's own bytes, kept alive by the
+** table being encoded; an integer key's digits in `num`), the key itself
+** for a lookup, and the stack slot of its value (0: look it up again). */
+struct key { const char *s; size_t n; int idx; lua_Integer i; char num[24]; };
+
+#define KEY_TEXT(k) ((k)->s ? (k)->s : (k)->num)
 
 static int key_cmp (const void *a, const void *b) {
   const struct key *x = a, *y = b;
   size_t n = x->n < y->n ? x->n : y->n;
-  int c = memcmp(x->s, y->s, n);
+  int c = memcmp(KEY_TEXT(x), KEY_TEXT(y), n);
   return c ? c : (x->n < y->n ? -1 : x->n > y->n);
 }
+
+/* Values of this many keys of one object wait on the Lua stack; the
+** keys past them (a state snapshot's collections) are looked up again. */
+#define STACK_VALUES 256
 
 /* upvalue-free context: the marks are at fixed stack slots */
 enum { S_VALUE = 1, S_ARRAY_MT = 2, S_RAW_MT = 3, S_NULL = 4 };
@@ -194,48 +205,61 @@ static int encode_table (lua_State *L, struct out *o, int t, int depth) {
     return ok && put(o, "]", 1);
   }
   {
-    /* keys as strings, anchored in a table at `anchor` while sorted */
-    struct key *keys = NULL;
-    size_t nk = 0, cap = 0, j;
-    int anchor;
-    lua_newtable(L);
-    anchor = lua_gettop(L);
+    /* The values stay on the stack (each key records its slot) while the
+    ** keys are sorted: no table is built and no value is looked up again.
+    ** Small objects keep their keys on the C stack. */
+    struct key small[32], *keys = small;
+    size_t nk = 0, cap = sizeof small / sizeof small[0], j;
     lua_pushnil(L);
-    while (lua_next(L, t)) {
-      lua_pop(L, 1);
-      if (lua_type(L, -1) != LUA_TSTRING && !lua_isinteger(L, -1)) {
-        o->err = "JSON object keys must be strings or integers";
-        ok = 0;
-        lua_pop(L, 1);
-        break;
-      }
+    while (lua_next(L, t)) {                        /* ... key value */
+      struct key *k;
       if (nk == cap) {
-        struct key *p = realloc(keys, (cap = cap ? cap * 2 : 16) * sizeof *keys);
-        if (!p) { o->err = "out of memory"; ok = 0; lua_pop(L, 1); break; }
+        struct key *p = malloc((cap *= 2) * sizeof *keys);
+        if (!p) { o->err = "out of memory"; ok = 0; break; }
+        memcpy(p, keys, nk * sizeof *keys);
+        if (keys != small) free(keys);
         keys = p;
       }
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, anchor, (lua_Integer)nk + 1);          /* the key itself */
-      lua_pushvalue(L, -1);
-      keys[nk].s = lua_tolstring(L, -1, &keys[nk].n);       /* its text */
-      lua_rawseti(L, anchor, -(lua_Integer)nk - 1);
-      keys[nk].idx = (int)nk + 1;
+      k = &keys[nk];
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        k->s = lua_tolstring(L, -2, &k->n);        /* a key of t: alive while t is */
+      } else if (lua_isinteger(L, -2)) {
+        k->i = lua_tointeger(L, -2);
+        k->s = NULL;                                /* the text is k->num */
+        k->n = (size_t)snprintf(k->num, sizeof k->num, LUA_INTEGER_FMT, k->i);
+      } else {
+        o->err = "JSON object keys must be strings or integers";
+        ok = 0;
+        break;
+      }
       nk++;
+      if (nk <= STACK_VALUES && lua_checkstack(L, 3)) {
+        lua_insert(L, -2);                          /* ... value key: the value stays */
+        k->idx = lua_gettop(L) - 1;
+      } else {
+        k->idx = 0;
+        lua_pop(L, 1);                              /* ... key */
+      }
     }
     if (ok) {
-      if (nk > 1) qsort(keys, nk, sizeof *keys, key_cmp);   /* keys is NULL when nk is 0 */
+      if (nk > 1) qsort(keys, nk, sizeof *keys, key_cmp);
       ok = put(o, "{", 1);
       for (j = 0; ok && j < nk; j++) {
-        ok = (j == 0 || put(o, ",", 1)) && put_string(o, keys[j].s, keys[j].n) && put(o, ":", 1);
+        struct key *k = &keys[j];
+        ok = (j == 0 || put(o, ",", 1)) && put_string(o, KEY_TEXT(k), k->n) && put(o, ":", 1);
         if (!ok) break;
-        lua_rawgeti(L, anchor, keys[j].idx);
-        lua_rawget(L, t);
-        ok = encode(L, o, lua_gettop(L), depth + 1);
-        lua_pop(L, 1);
+        if (k->idx) ok = encode(L, o, k->idx, depth + 1);
+        else {
+          if (k->s) lua_pushlstring(L, k->s, k->n);
+          else lua_pushinteger(L, k->i);
+          lua_rawget(L, t);
+          ok = encode(L, o, lua_gettop(L), depth + 1);
+          lua_pop(L, 1);
+        }
       }
       ok = ok && put(o, "}", 1);
     }
-    free(keys);
+    if (keys != small) free(keys);
     lua_settop(L, top);
     return ok;
   }
@@ -261,16 +285,20 @@ static int encode (lua_State *L, struct out *o, int i, int depth) {
 
 /* core.json_encode(value, array_mt, raw_mt, null) -> text | fail, message */
 static int l_json_encode (lua_State *L) {
-  struct out o = { NULL, 0, 0, NULL };
+  struct out o;
   int ok;
+  o.p = o.first;
+  o.n = 0;
+  o.cap = sizeof o.first;
+  o.err = NULL;
   lua_settop(L, 4);
   ok = encode(L, &o, S_VALUE, 0);
-  if (ok) lua_pushlstring(L, o.p ? o.p : "", o.n);
+  if (ok) lua_pushlstring(L, o.p, o.n);
   else {
     luaL_pushfail(L);
     lua_pushstring(L, o.err ? o.err : "cannot encode");
   }
-  free(o.p);
+  if (o.p != o.first) free(o.p);
   return ok ? 1 : 2;
 }
 

@@ -61,12 +61,24 @@ end
 -- toward zero ("down") or away from zero ("up"); d > 0, d <= 9e11 or a power of ten up to 10^18.
 -- Returns the integer and the remainder of the exact division, or nil,
 -- "overflow".
+-- Factors up to this size multiply within a Lua integer (|a·b| < 2^63):
+-- the common case (amounts in cents times rates) takes no limbs.
+local SMALL = 3037000499
+
 function M.mul_div(a, b, d, mode)
   assert(d > 0, "divisor must be positive")
   if a == math.mininteger or b == math.mininteger then return nil, "overflow" end
   local neg = (a < 0) ~= (b < 0)
-  local p = limb_mul(limbs(math.abs(a)), limbs(math.abs(b)))
   local q, r
+  if a < 0 then a = -a end
+  if b < 0 then b = -b end
+  if a <= SMALL and b <= SMALL then
+    local p = a * b
+    q, r = p // d, p % d
+    if (mode == "up" and r > 0) or (mode == "half_up" and 2 * r >= d) then q = q + 1 end
+    return neg and -q or q, r
+  end
+  local p = limb_mul(limbs(a), limbs(b))
   if d <= MAX_DIV then
     q, r = limb_divmod(p, d)
   else
@@ -101,17 +113,34 @@ local function new(coef, scale)
   return setmetatable({ coef = coef, scale = scale }, Decimal)
 end
 
+-- Decimals of the floats read lately (rates like 0.16 come in every
+-- request); Decimals are never changed in place, so they can be shared.
+-- Bounded: emptied when full.
+local float_cache, float_cached = {}, 0
+
 --- Parse a decimal string ("1370.76", "-0.5", "1e3" is refused) or a
 -- number (read through its shortest decimal text). Returns a Decimal or
 -- nil, message.
 function M.parse(v)
   if getmetatable(v) == Decimal then return v end
   local text
-  if math.type(v) == "integer" then return new(v, 0) end
-  if type(v) == "number" then
+  local mt = math.type(v)
+  if mt == "integer" then return new(v, 0) end
+  if mt == "float" then
     if v ~= v or v == math.huge or v == -math.huge then return nil, "must be a finite number" end
+    -- an integral float below 10^15 reads as its integer (what %.15g writes)
+    if v > -1e15 and v < 1e15 and v == math.floor(v) then return new(math.tointeger(v), 0) end
+    local d = float_cache[v]
+    if d then return d end
     text = string.format("%.15g", v)
     if text:find("e") then text = string.format("%.9f", v) end
+    local err
+    d, err = M.parse(text)
+    if not d then return nil, err end
+    if float_cached >= 512 then float_cache, float_cached = {}, 0 end
+    float_cache[v] = d
+    float_cached = float_cached + 1
+    return d
   elseif type(v) == "string" then
     text = v:match("^%s*(.-)%s*$")
   elseif type(v) == "table" and v.text then    -- json.raw
@@ -142,7 +171,7 @@ local function coerce(v)
 end
 
 local function align(a, b)
-  a, b = coerce(a), coerce(b)
+  if getmetatable(a) ~= Decimal or getmetatable(b) ~= Decimal then a, b = coerce(a), coerce(b) end
   if a.scale == b.scale then return a.coef, b.coef, a.scale end
   if a.scale < b.scale then
     return scale_up(a.coef, b.scale - a.scale), b.coef, b.scale
@@ -181,7 +210,8 @@ end
 
 --- Round half-up to exactly `places` decimals.
 function Decimal:round(places)
-  if self.scale <= places then return new(scale_up(self.coef, places - self.scale), places) end
+  if self.scale == places then return self end   -- Decimals never change: share it
+  if self.scale < places then return new(scale_up(self.coef, places - self.scale), places) end
   return new(M.mul_div(self.coef, 1, POW10[self.scale - places], "half_up"), places)
 end
 
@@ -252,6 +282,7 @@ function Decimal:format(places)
   local d = places and self:round(places) or self
   places = places or d.scale
   local coef = d.coef * POW10[places - d.scale]
+  if places == 2 and coef >= 0 then return string.format("%d.%02d", coef // 100, coef % 100) end   -- money
   local sign = coef < 0 and "-" or ""
   local digits = tostring(math.abs(coef))
   if places == 0 then return sign .. digits end

@@ -100,6 +100,23 @@ function M.default_uso(tax_id, regimen)
   return "G03"
 end
 
+-- c_TasaOCuota with its impuesto's name and its values as Decimals, read
+-- once (every line of every request checks its taxes against it).
+local tasa_rows
+local function tasas()
+  if not tasa_rows then
+    tasa_rows = {}
+    for i, row in ipairs(catalogs.c_TasaOCuota) do
+      local fijo = row.tipo == "Fijo"
+      tasa_rows[i] = { impuesto = row.impuesto:match("^(%u+)"), factor = row.factor, retencion = row.retencion,
+        traslado = row.traslado, fijo = fijo, valor = decimal.new(row.valor),
+        minimo = not fijo and decimal.new(row.minimo) or nil,
+        text = fijo and row.valor or row.minimo .. "-" .. row.valor }
+    end
+  end
+  return tasa_rows
+end
+
 --- Is `rate` allowed for impuesto/factor as traslado or retención per
 -- c_TasaOCuota (Fijo exact, Rango inclusive)? Returns true or false, reason.
 function M.tasa_allows(impuesto, factor, rate, withholding)
@@ -110,17 +127,15 @@ function M.tasa_allows(impuesto, factor, rate, withholding)
   local r, err = decimal.parse(rate)
   if not r then return false, err end
   local seen = {}
-  for _, row in ipairs(catalogs.c_TasaOCuota) do
-    local imp = row.impuesto:match("^(%u+)")
-    if imp == impuesto and row.factor == factor
+  for _, row in ipairs(tasas()) do
+    if row.impuesto == impuesto and row.factor == factor
         and ((withholding and row.retencion) or (not withholding and row.traslado)) then
-      if row.tipo == "Fijo" then
-        if r == decimal.new(row.valor) then return true end
-        seen[#seen + 1] = row.valor
+      if row.fijo then
+        if r == row.valor then return true end
       else
-        if r >= decimal.new(row.minimo) and r <= decimal.new(row.valor) then return true end
-        seen[#seen + 1] = row.minimo .. "-" .. row.valor
+        if r >= row.minimo and r <= row.valor then return true end
       end
+      seen[#seen + 1] = row.text
     end
   end
   if #seen == 0 then

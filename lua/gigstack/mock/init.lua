@@ -96,7 +96,8 @@ function Ctx:find(name, id, noun)
 end
 
 --- Record a webhook event for a state change (delivered by later work;
--- tests read them at GET /v2/_mock/events).
+-- tests read them at GET /v2/_mock/events). Returns the object's frozen
+-- JSON text (a json.raw).
 function Ctx:event(kind, object)
   local st = self.store
   -- the object as it is now, frozen as its JSON text (encoded once, in C;
@@ -106,6 +107,16 @@ function Ctx:event(kind, object)
     livemode = false, team = self.team, data = { object = snapshot }, deliveries = json.array() }
   st:insert(self.team, "events", ev)
   if self.deliver then self.deliver(ev) end
+  return snapshot
+end
+
+--- The answer {message, data = object} whose object was frozen as
+-- `frozen` (Ctx:event's text) and has not changed since: its JSON text is
+-- built around that text instead of encoding the object again.
+function Ctx:answer(object, frozen, message)
+  local body = wire.object(object, message)
+  self.answer_text = assert(json.encode({ data = frozen, message = body.message }))
+  return body
 end
 
 --- POST an event to every active webhook of its team that wants it,
@@ -269,6 +280,8 @@ local function route_index(e)
   local index, any = {}, {}
   for _, r in ipairs(e.routes) do
     r.ncaps = captures(r.pattern)
+    -- ^/a/b$ with nothing but escaped magic characters: matches one path only
+    r.literal = r.ncaps == 0 and r.pattern:gsub("%%%p", ""):match("^%^[^%^%$%(%)%%%.%[%]%*%+%-%?]*%$$") ~= nil
     local seg = r.pattern:match("^%^/([%w_]+)[/$]") or r.pattern:match("^%^/([%w_]+)$")
     local list = seg and index[seg] or (not seg and any)
     if not list then list = {}; index[seg] = list end
@@ -279,6 +292,14 @@ local function route_index(e)
 end
 
 local function find_route(e, method, path)
+  -- the route of a path that a literal pattern matched is remembered
+  -- (one path per such pattern: bounded), so a register finds its route
+  -- with one lookup
+  local literal = e.literal_routes
+  if not literal then literal = {}; e.literal_routes = literal end
+  local key = method .. " " .. path
+  local known = literal[key]
+  if known then return known[1], known[2] end
   local ix = route_index(e)
   local path_known, best, best_caps, best_n = false, nil, nil, math.huge
   for pass = 1, 2 do
@@ -292,17 +313,21 @@ local function find_route(e, method, path)
       end
     end
   end
-  if best then return best, best_caps end
+  if best then
+    if best.literal then literal[key] = { best, best_caps } end
+    return best, best_caps
+  end
   if path_known then wire.fail(405, "method_not_allowed", method .. " is not allowed on " .. path) end
   wire.fail(404, "resource_not_found", "no endpoint " .. method .. " /v2" .. path)
 end
 
 --- Answer one request {method, path, query, headers, body}; returns
--- status, body table.
+-- status, body table, content type (nil: JSON) and, when the handler
+-- has it already, the body's JSON text.
 function Emulator:handle(req)
   self.requests = self.requests + 1
   local older = false
-  local ok, status, payload, ctype = pcall(function()
+  local ok, status, payload, ctype, text = pcall(function()
     -- invoice files: plain URLs, fetched without auth (as the CLI does)
     local file_team, uuid, ext = req.path:match("^/files/([%w_]+)/([%x%-]+)%.(%a+)$")
     if file_team and req.method == "GET" and (ext == "xml" or ext == "pdf") then
@@ -341,14 +366,14 @@ function Emulator:handle(req)
       if not t then wire.fail(400, "invalid_field_value", "X-Mock-Now: must be unix seconds") end
       local saved = self.store.clock
       self.store.clock = function() return t end
-      local ok, a, b, c = pcall(function() return self:route_call(route, req, caps, team, own) end)
+      local ok, a, b, c, d = pcall(function() return self:route_call(route, req, caps, team, own) end)
       self.store.clock = saved
       if not ok then error(a, 0) end
-      return a, b, c
+      return a, b, c, d
     end
     return self:route_call(route, req, caps, team, own)
   end)
-  if ok then return status, payload, ctype end
+  if ok then return status, payload, ctype, text end
   if wire.is_fail(status) then return status.status, wire.error_body(status, older) end
   io.stderr:write("gigstack mock: handler error: ", tostring(status), "\n")
   return 500, { message = "internal emulator error", error = "internal_server_error" }
@@ -370,7 +395,7 @@ function Emulator:route_call(route, req, caps, team, own)
   end
   self.store:commit()
   for _, ev in ipairs(outbox) do deliver(self, ev) end
-  return status, payload, ctype
+  return status, payload, ctype, ctx.answer_text
 end
 
 --- Write the whole state to a JSON file (gigstack-run --mock-state).
@@ -468,8 +493,8 @@ function M.start(opts)
       local fault = emu.faults:pick(req)
       local early = fault and M.fault_before(emu, req, fault, request_id, delay)
       if early then return end
-      local status, body, ctype = emu:handle(req)
-      local text = type(body) == "string" and body or assert(json.encode(body))
+      local status, body, ctype, text = emu:handle(req)
+      text = text or type(body) == "string" and body or assert(json.encode(body))
       -- the latency is the answer's: the request is handled when it
       -- arrives and the answer waits. (Waiting first made the requests
       -- that arrived while the emulator was busy start their wait

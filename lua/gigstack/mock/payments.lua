@@ -173,12 +173,12 @@ local function newer(ctx, paid)
   ctx:event("payment.created", payment)
   if paid then
     automate(ctx, payment, "paid")
-    ctx:event("payment.succeeded", payment)
+    -- the answer is the payment as this last event froze it
+    return 200, ctx:answer(payment, ctx:event("payment.succeeded", payment), "Payment registered successfully")
   elseif automation == "ppd_invoice_and_complement" then
     automate(ctx, payment, "created")
   end
-  return 200, wire.object(payment, paid and "Payment registered successfully"
-    or "Payment request created successfully")
+  return 200, wire.object(payment, "Payment request created successfully")
 end
 
 -- ===== older generation: POST /v2/payments =====

@@ -89,36 +89,44 @@ function Store:random()
   return (self.rng >> 33) & 0x7fffffff
 end
 
-local ID_BYTES = { ALPHABET:byte(1, -1) }
-local HEX_BYTES = { ("0123456789ABCDEF"):byte(1, -1) }
+-- 0-based: indexed by a draw's remainder as is
+local ID_BYTES = { [0] = ALPHABET:byte(1), ALPHABET:byte(2, -1) }
+local HEX_BYTES = { [0] = 0x30, ("123456789ABCDEF"):byte(1, -1) }
 local char, unpack = string.char, table.unpack
 
 -- ids and uuids draw from the same LCG as Store:random, inline (the
 -- emulator makes several per request): the same seed gives the same ids.
+-- The characters go to one reused buffer, a uuid's dashes included.
+local id_buf, uuid_buf = {}, {}
+
 function Store:id(prefix, sep)
-  local rng, b = self.rng, {}
+  local rng, b = self.rng, id_buf
   for i = 1, 16 do
     rng = rng * 6364136223846793005 + 1442695040888963407
-    b[i] = ID_BYTES[((rng >> 33) & 0x7fffffff) % 62 + 1]
+    b[i] = ID_BYTES[(rng >> 33) % 62]   -- >> is logical: rng >> 33 is Store:random's 31 bits
   end
   self.rng = rng
-  return prefix .. (sep or "_") .. char(unpack(b))
+  return prefix .. (sep or "_") .. char(unpack(b, 1, 16))
 end
 
+-- uuid_buf slot of each of the 32 hex digits: 8-4-4-4-12 with dashes
+local UUID_SLOT = {}
+for i = 1, 32 do
+  UUID_SLOT[i] = i + (i > 8 and 1 or 0) + (i > 12 and 1 or 0) + (i > 16 and 1 or 0) + (i > 20 and 1 or 0)
+end
+for _, i in ipairs{ 9, 14, 19, 24 } do uuid_buf[i] = 45 end   -- "-"
+
 function Store:uuid()
-  local rng, b = self.rng, {}
-  for i = 1, 33 do
+  local rng, out, slot = self.rng, uuid_buf, UUID_SLOT
+  for i = 1, 32 do
     rng = rng * 6364136223846793005 + 1442695040888963407
-    b[i] = ((rng >> 33) & 0x7fffffff)
+    out[slot[i]] = HEX_BYTES[(rng >> 33) % 16]
   end
+  rng = rng * 6364136223846793005 + 1442695040888963407
   self.rng = rng
-  local hex = {}
-  for i = 1, 32 do hex[i] = HEX_BYTES[b[i] % 16 + 1] end
-  hex[13] = 0x34                                  -- "4": version 4
-  hex[17] = HEX_BYTES[8 + b[33] % 4 + 1]          -- variant 10xx
-  local h = char(unpack(hex))
-  return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-" .. h:sub(13, 16) .. "-"
-    .. h:sub(17, 20) .. "-" .. h:sub(21, 32)
+  out[15] = 0x34                                            -- "4": version 4
+  out[20] = HEX_BYTES[8 + (rng >> 33) % 4]                  -- variant 10xx
+  return char(unpack(out, 1, 36))
 end
 
 function Store:now()
@@ -158,14 +166,19 @@ end
 -- is deleted or stops matching a filter.
 function Store:insert(team, name, obj)
   local c = self:coll(team, name)
-  local pos = positions(c)
-  if self.journal and not M.DURABLE[name] then
-    self.journal[#self.journal + 1] = { op = "insert", team = team, name = name, id = obj.id,
-      new = not pos[obj.id], prev = c.items[obj.id] }
+  local pos = c.pos or positions(c)
+  local id = obj.id
+  local known = pos[id]
+  local journal = self.journal
+  if journal and not M.DURABLE[name] then
+    journal[#journal + 1] = { op = "insert", team = team, name = name, id = id,
+      new = not known, prev = c.items[id] }
   end
-  if not pos[obj.id] then
-    c.order[#c.order + 1] = obj.id
-    pos[obj.id] = #c.order
+  if not known then
+    local order = c.order
+    local n = #order + 1
+    order[n] = id
+    pos[id] = n
     -- listing by time follows insertion order until an object is
     -- created before the newest one (the X-Mock-Now test hook)
     local t = M.created_of(obj)
@@ -174,7 +187,7 @@ function Store:insert(team, name, obj)
       if not c.latest or t > c.latest then c.latest = t end
     end
   end
-  c.items[obj.id] = obj
+  c.items[id] = obj
   return obj
 end
 
