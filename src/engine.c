@@ -63,7 +63,8 @@ struct gs_request {
   uint64_t deadline;                /* uv_now() ms, 0: none */
   uv_timer_t *backoff;              /* while SLEEPING */
   double slept;                     /* backoff before the next attempt */
-  struct gs_attempt attempts[GS_MAX_ATTEMPTS];
+  struct gs_attempt *attempts;       /* grown as attempts end: a request on
+                                    ** the wire holds none (1 KB inline) */
   int nattempts;
   gs_done_fn done;
   void *ud;
@@ -181,6 +182,7 @@ static void request_free (struct gs_request *r) {
   free(r->body);
   free(r->head.p);
   free(r->resp.p);
+  free(r->attempts);
   free(r);
 }
 
@@ -364,7 +366,7 @@ static void finish (struct gs_engine *e, struct gs_request *r,
   long status = 0, connects = 0, ra = -1, wait = -1;
   int sent, retry = 0, deadline_hit = 0;
   uint64_t now = uv_now(e->loop);
-  struct gs_attempt *a;
+  struct gs_attempt *a, lost;
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &elapsed);
   curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
@@ -373,7 +375,13 @@ static void finish (struct gs_engine *e, struct gs_request *r,
   list_remove(&e->active, r);
   e->ninflight--;
   if (code != CURLE_OK) status = 0;
-  a = &r->attempts[r->nattempts++];
+  a = realloc(r->attempts, sizeof *a * (size_t)(r->nattempts + 1));
+  if (a) {
+    r->attempts = a;
+    a = &r->attempts[r->nattempts++];
+  } else {
+    a = &lost;                      /* out of memory: unrecorded, and no retry */
+  }
   a->status = status;
   a->error = (int)code;
   a->sent = sent;
@@ -389,7 +397,7 @@ static void finish (struct gs_engine *e, struct gs_request *r,
   } else if (!r->too_large && retryable_error(code)) {
     retry = sent == GS_NOT_SENT || r->idempotent;
   }
-  if (retry && r->nattempts <= r->retry.max_retries
+  if (retry && a != &lost && r->nattempts <= r->retry.max_retries
       && r->nattempts < GS_MAX_ATTEMPTS && !e->closing) {
     wait = backoff_ms(e, &r->retry, r->nattempts);
     if (ra > wait) wait = ra;
