@@ -26,6 +26,8 @@ struct buf {
 ** several kilobytes per request; curl_easy_reset is cheaper. */
 #define EASY_POOL 256
 
+#define RECV_BUFFER 2048L      /* CURLOPT_BUFFERSIZE: see setup_easy */
+
 struct gs_engine {
   uv_timer_t timer;           /* first member: closes free the engine */
   uv_loop_t *loop;
@@ -609,6 +611,12 @@ static int setup_easy (struct gs_engine *e, struct gs_request *r,
   if (strncmp(spec->url, "https:", 6) == 0)
     curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  /* curl mallocs its receive buffer (16 KB by default) when the transfer
+  ** starts, and with neighbours on its pages it costs ~4 KB of RSS per
+  ** request waiting for an answer; 2 KB costs 2 KB and, on the bench's
+  ** 3 KB payload, no measurable CPU (1 KB saved another KB but cost ~5%
+  ** CPU per request in extra reads). */
+  curl_easy_setopt(c, CURLOPT_BUFFERSIZE, RECV_BUFFER);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   /* peer and host verification stay on (curl's default); a CA file
   ** adds trust, it never turns verification off */
