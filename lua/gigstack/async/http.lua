@@ -86,10 +86,19 @@ function Handle:wait()
   if self.done then
     return nil, errors.new{ kind = "cancelled", message = "request was cancelled" }
   end
-  local ok, ev = pcall(sched.await, self.token)
-  if not ok then
-    self:cancel()
-    error(ev, 0)
+  local ev
+  if sched.current() then
+    -- in a task the wait ends with the event or with the task closed
+    -- (its <close> handlers cancel): no pcall, whose C frame would hold
+    -- 20 more stack slots in every waiting coroutine
+    ev = sched.await(self.token)
+  else
+    local ok
+    ok, ev = pcall(sched.await, self.token)
+    if not ok then
+      self:cancel()
+      error(ev, 0)
+    end
   end
   self.done = true
   return result(ev)
