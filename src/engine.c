@@ -180,7 +180,7 @@ static void request_free (struct gs_request *r) {
     }
   }
   curl_mime_free(r->mime);          /* after the easy handle that uses it */
-  curl_slist_free_all(r->hdrs);
+  free(r->hdrs);                    /* one block: see header_list */
   free(r->body);
   free(r->head.p);
   free(r->resp.p);
@@ -573,25 +573,41 @@ static int setup_mime (struct gs_request *r,
   return 0;
 }
 
+/* The header lines as one allocation: the nodes, then the strings.
+** curl only walks the list; curl_slist_append costs two mallocs a line,
+** ~100 bytes each with their headers, held while the request waits.
+** "Expect:" ends it: no 100-continue round trip on POST bodies. */
+static int header_list (struct gs_request *r,
+                        const struct gs_request_spec *spec) {
+  static const char expect[] = "Expect:";
+  size_t n = spec->nheaders + 1, size = n * sizeof(struct curl_slist), i;
+  struct curl_slist *nodes;
+  char *p;
+  for (i = 0; i < spec->nheaders; i++) size += strlen(spec->headers[i]) + 1;
+  size += sizeof expect;
+  nodes = malloc(size);
+  if (!nodes) return -1;
+  p = (char *)(nodes + n);
+  for (i = 0; i < n; i++) {
+    const char *line = i < spec->nheaders ? spec->headers[i] : expect;
+    size_t len = strlen(line) + 1;
+    memcpy(p, line, len);
+    nodes[i].data = p;
+    nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
+    p += len;
+  }
+  r->hdrs = nodes;
+  return 0;
+}
+
 static int setup_easy (struct gs_engine *e, struct gs_request *r,
                        const struct gs_request_spec *spec) {
   CURL *c = r->easy;
-  size_t i;
   long connect_ms = spec->connect_timeout_ms > 0 ? spec->connect_timeout_ms
                                                  : e->opts.connect_timeout_ms;
   long total_ms = spec->timeout_ms > 0 ? spec->timeout_ms
                                        : e->opts.timeout_ms;
-  for (i = 0; i < spec->nheaders; i++) {
-    struct curl_slist *n = curl_slist_append(r->hdrs, spec->headers[i]);
-    if (!n) return -1;
-    r->hdrs = n;
-  }
-  /* no "Expect: 100-continue" round trip on POST bodies */
-  {
-    struct curl_slist *n = curl_slist_append(r->hdrs, "Expect:");
-    if (!n) return -1;
-    r->hdrs = n;
-  }
+  if (header_list(r, spec) != 0) return -1;
   curl_easy_setopt(c, CURLOPT_URL, spec->url);
   curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)r);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->hdrs);
