@@ -303,7 +303,6 @@ static int l_request (lua_State *L) {
   struct live *l;
   memset(&spec, 0, sizeof spec);
   luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_checkstack(L, 64 + 16, "request");   /* header strings stay pushed */
   lua_getfield(L, 1, "method");
   spec.method = luaL_optstring(L, -1, "GET");
   lua_getfield(L, 1, "url");
@@ -317,7 +316,11 @@ static int l_request (lua_State *L) {
     luaL_checktype(L, t, LUA_TTABLE);
     n = lua_rawlen(L, t);
     luaL_argcheck(L, n <= 64, 1, "at most 64 headers");
-    luaL_checkstack(L, (int)n, "too many headers");
+    /* the header strings stay pushed, then 4 for a refusal or 7 for the
+    ** fields below; no more: a coroutine's stack grown here stays grown
+    ** (it was 64 + 16, which took every requesting task's stack past 80
+    ** slots, 1.3 KB, while it waited) */
+    luaL_checkstack(L, (int)n + 8, "too many headers");
     for (i = 1; i <= n; i++) {
       size_t len;
       const char *why;
@@ -705,7 +708,11 @@ static int httpreq_respond (lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     n = lua_rawlen(L, 3);
     luaL_argcheck(L, n <= 64, 3, "at most 64 headers");
-    luaL_checkstack(L, (int)n, "too many headers");
+    /* the header strings stay pushed, then 4 for a refusal or 7 for the
+    ** fields below; no more: a coroutine's stack grown here stays grown
+    ** (it was 64 + 16, which took every requesting task's stack past 80
+    ** slots, 1.3 KB, while it waited) */
+    luaL_checkstack(L, (int)n + 8, "too many headers");
     for (i = 1; i <= n; i++) {
       size_t len;
       const char *why;

@@ -296,6 +296,25 @@ local function api_error(status, body, resp, method, path)
   }
 end
 
+-- The client's own header lines are built once; a call with its own
+-- headers, a key or a multipart body gets a copy.
+local function header_lines(c, key, opts)
+  if key == nil and not opts.headers and not opts.parts then return base_lines[c] end
+  local headers = {
+    ["Authorization"] = "Bearer " .. secrets[c],
+    -- a multipart body (opts.parts) gets curl's own type with its boundary
+    ["Content-Type"] = not opts.parts and "application/json" or nil,
+    ["Accept"] = "application/json",
+    ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
+  }
+  if key ~= nil then headers["Idempotency-Key"] = key end
+  for name, value in pairs(opts.headers or {}) do headers[name] = value end
+  local lines = {}
+  for name, value in pairs(headers) do lines[#lines + 1] = name .. ": " .. tostring(value) end
+  table.sort(lines)
+  return lines
+end
+
 --- c:request(method, path, {query, body, team, headers, timeout,
 -- deadline, retries, backoff_base, backoff_cap, max_retry_after,
 -- idempotency_key, parts}) -> envelope, nil, meta | nil,
@@ -336,27 +355,10 @@ function Client:request(method, path, opts)
       method = method, path = path } }, nil, { status = 0, attempts = {}, idempotency_key = key }
   end
   local idempotent = method == "GET" or method == "HEAD" or key ~= nil
-  -- the client's own header lines are built once; a call with its own
-  -- headers, a key or a multipart body gets a copy
-  local lines = base_lines[self]
-  if key ~= nil or opts.headers or opts.parts then
-    local headers = {
-      ["Authorization"] = "Bearer " .. secrets[self],
-      -- a multipart body (opts.parts) gets curl's own type with its boundary
-      ["Content-Type"] = not opts.parts and "application/json" or nil,
-      ["Accept"] = "application/json",
-      ["User-Agent"] = "gigstack-lua/" .. M.VERSION,
-    }
-    if key ~= nil then headers["Idempotency-Key"] = key end
-    for name, value in pairs(opts.headers or {}) do
-      if name:lower() == "authorization" then
-        error("client:request: the Authorization header comes from the client's api_key", 2)
-      end
-      headers[name] = value
+  for name in pairs(opts.headers or {}) do
+    if name:lower() == "authorization" then
+      error("client:request: the Authorization header comes from the client's api_key", 2)
     end
-    lines = {}
-    for name, value in pairs(headers) do lines[#lines + 1] = name .. ": " .. tostring(value) end
-    table.sort(lines)
   end
   local _ <close> = acquire(self)
   stop = self.stopping and self.stopping()
@@ -366,7 +368,9 @@ function Client:request(method, path, opts)
   end
   take_token(self)
   local resp, err = http.request{
-    method = method, url = url, body = body, header_lines = lines,
+    -- the lines are built here, not in a local: this frame would hold
+    -- them (and their strings) while the task waits
+    method = method, url = url, body = body, header_lines = header_lines(self, key, opts),
     timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout,
     deadline = opts.deadline or self.deadline, retries = opts.retries or self.retries,
     idempotent = idempotent, backoff_base = opts.backoff_base or self.backoff_base,

@@ -86,10 +86,19 @@ function Handle:wait()
   if self.done then
     return nil, errors.new{ kind = "cancelled", message = "request was cancelled" }
   end
-  local ok, ev = pcall(sched.await, self.token)
-  if not ok then
-    self:cancel()
-    error(ev, 0)
+  local ev
+  if sched.current() then
+    -- in a task the wait ends with the event or with the task closed
+    -- (its <close> handlers cancel): no pcall, whose C frame would hold
+    -- 20 more stack slots in every waiting coroutine
+    ev = sched.await(self.token)
+  else
+    local ok
+    ok, ev = pcall(sched.await, self.token)
+    if not ok then
+      self:cancel()
+      error(ev, 0)
+    end
   end
   self.done = true
   return result(ev)
@@ -104,6 +113,7 @@ end
 -- multipart/form-data body instead of `body`: {{name, filename, type,
 -- path | data}}; a `path` is streamed from disk while it is sent).
 -- spec.header_lines ({"Name: value", ...}) is taken as is instead.
+local request_args = {}
 local function start(spec, mt)
   local lines = spec.header_lines
   if not lines then
@@ -113,14 +123,17 @@ local function start(spec, mt)
     end
     table.sort(lines)
   end
-  local token, why = core.request{
-    method = spec.method or "GET", url = spec.url, headers = lines,
-    body = spec.body, timeout = spec.timeout, connect_timeout = spec.connect_timeout,
-    deadline = spec.deadline, retries = spec.retries or 0, idempotent = spec.idempotent,
-    backoff_base = spec.backoff_base, backoff_cap = spec.backoff_cap,
-    max_retry_after = spec.max_retry_after, max_response = spec.max_response,
-    ca_file = spec.ca_file, fresh_connect = spec.fresh_connect, parts = spec.parts,
-  }
+  -- core.request copies what it reads and cannot yield: one table serves
+  -- every call (a fresh one was ~800 bytes of garbage per request), each
+  -- field assigned each time; the body is not kept past the call
+  local a = request_args
+  a.method, a.url, a.headers, a.body = spec.method or "GET", spec.url, lines, spec.body
+  a.timeout, a.connect_timeout, a.deadline = spec.timeout, spec.connect_timeout, spec.deadline
+  a.retries, a.idempotent = spec.retries or 0, spec.idempotent
+  a.backoff_base, a.backoff_cap, a.max_retry_after = spec.backoff_base, spec.backoff_cap, spec.max_retry_after
+  a.max_response, a.ca_file, a.fresh_connect, a.parts = spec.max_response, spec.ca_file, spec.fresh_connect, spec.parts
+  local token, why = core.request(a)
+  a.headers, a.body, a.parts = nil, nil, nil
   if not token then
     return nil, errors.new{ kind = "invalid", message = why }
   end
@@ -137,6 +150,7 @@ end
 function M.request(spec)
   local h <close>, err = start(spec, InnerHandle)   -- cancelled if the task ends while it waits
   if not h then return nil, err end
+  spec = nil   -- luacheck: ignore 311 (copied into the core: not held while this task waits)
   return h:wait()
 end
 

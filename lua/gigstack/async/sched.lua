@@ -18,6 +18,21 @@ local depth = 0           -- nested loop_until calls
 M.failures = 0            -- unjoined tasks that died with an error
 M.interrupted = nil       -- set by M.interrupt: loops stop at once
 
+-- A task's joiners and children tables are made on first use, and its
+-- methods live in one shared table: a task waiting on a request is a
+-- table and a coroutine, no closures (each pending request holds one).
+local NONE = {}           -- read in place of a table not made yet; never written
+local Task = { __index = {} }
+
+--- Mark the task a daemon: gigstack.run does not wait for it.
+function Task.__index.daemon_set(task)
+  if not task.daemon and not task.done then
+    task.daemon = true
+    live_tasks = live_tasks - 1
+  end
+  return task
+end
+
 local function push_ready(co, ...)
   rtail = rtail + 1
   ready[rtail] = table.pack(co, ...)
@@ -46,9 +61,9 @@ local function finish(task, ok, ...)
     local msg = type(err) == "string" and err or tostring(err)
     task.traceback = debug.traceback(task.co, msg)
     coroutine.close(task.co)          -- runs pending __close handlers
-    if not task.joiners[1] and not task.silent then report(task) end
+    if not (task.joiners or NONE)[1] and not task.silent then report(task) end
   end
-  for _, co in ipairs(task.joiners) do push_ready(co) end
+  for _, co in ipairs(task.joiners or NONE) do push_ready(co) end
   for _, co in ipairs(task.watchers or {}) do push_ready(co) end
 end
 
@@ -75,13 +90,13 @@ local function dispatch(ev)
   if ev.type == "request" then
     local handler = servers[ev.token]
     if handler then
-      M.spawn(handler, ev).daemon_set()
+      M.spawn(handler, ev):daemon_set()
     else
       ev.handle:respond(503)
     end
   elseif ev.type == "signal" then
     local handler = signals[ev.token]
-    if handler then M.spawn(handler, ev).daemon_set() end
+    if handler then M.spawn(handler, ev):daemon_set() end
   else
     local w = waiting[ev.token] or watchdogs[ev.token]
     waiting[ev.token], watchdogs[ev.token] = nil, nil
@@ -102,20 +117,15 @@ end
 --- Start fn(...) as a task; returns the task.
 function M.spawn(fn, ...)
   local co = coroutine.create(fn)
-  local task = { co = co, done = false, joiners = {}, children = {} }
+  local task = setmetatable({ co = co, done = false }, Task)
   local parent = tasks[coroutine.running()]
   if parent then
-    parent.children[task] = true
+    local kids = parent.children
+    if not kids then kids = {}; parent.children = kids end
+    kids[task] = true
     task.parent = parent
   end
   live_tasks = live_tasks + 1
-  function task.daemon_set()
-    if not task.daemon and not task.done then
-      task.daemon = true
-      live_tasks = live_tasks - 1
-    end
-    return task
-  end
   tasks[co] = task
   push_ready(co, ...)
   return task
@@ -174,7 +184,7 @@ end
 -- with `reason` (an error value or message).
 function M.cancel(task, reason)
   if task.done then return false end
-  for child in pairs(task.children) do M.cancel(child, reason) end
+  for child in pairs(task.children or NONE) do M.cancel(child, reason) end
   if task.token then
     waiting[task.token] = nil
     core.cancel(task.token)
@@ -187,7 +197,7 @@ function M.cancel(task, reason)
   if not task.daemon then live_tasks = live_tasks - 1 end
   task.err = reason
   task.traceback = tostring(reason)
-  for _, co in ipairs(task.joiners) do push_ready(co) end
+  for _, co in ipairs(task.joiners or NONE) do push_ready(co) end
   for _, co in ipairs(task.watchers or {}) do push_ready(co) end
   return true
 end
@@ -212,6 +222,7 @@ function M.within(seconds, on_timeout, fn, ...)
     if not ok then error(why, 2) end
   else
     slot.co = co
+    child.joiners = child.joiners or {}
     child.joiners[#child.joiners + 1] = co
     while not child.done and slot.event == nil do coroutine.yield() end
     -- neither the timer nor the child may wake this task again
@@ -243,6 +254,7 @@ function M.join(task)
       local ok, why = M.loop_until(function() return task.done end)
       if not ok then error(why, 2) end
     else
+      task.joiners = task.joiners or {}
       task.joiners[#task.joiners + 1] = co
       while not task.done do coroutine.yield() end
     end
@@ -287,7 +299,7 @@ end
 local function settle(task, co)
   local function pending(t)
     if not t.done and not t.daemon then return t end
-    for child in pairs(t.children) do
+    for child in pairs(t.children or NONE) do
       local p = pending(child)
       if p then return p end
     end

@@ -145,7 +145,7 @@ local function deliver(e, ev)
           if attempt < e.delivery_attempts then sched.sleep(e.delivery_backoff * 2 ^ (attempt - 1)) end
         end
       end)
-      task.daemon_set()
+      task:daemon_set()
     end
   end
 end

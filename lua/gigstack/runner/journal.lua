@@ -168,7 +168,7 @@ function Journal:heartbeat()
       self.db:renew(math.ceil(self.lease))
     end
   end)
-  self.hb.daemon_set()
+  self.hb:daemon_set()
   self.hb.silent = true
 end
 

@@ -286,7 +286,7 @@ function DB:heartbeat()
       self.renewing = false
     end
   end)
-  self.hb.daemon_set()
+  self.hb:daemon_set()
   self.hb.silent = true
 end
 
@@ -501,7 +501,7 @@ function M.lock(url, name)
         end
       end
     end)
-    t.daemon_set()
+    t:daemon_set()
     t.silent = true
   end
   function lock.release()
