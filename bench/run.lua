@@ -458,12 +458,15 @@ end
 local function section_startup()
   log("4. start-up: gigstack-run -e '' vs node -e ''")
   if not NODE then results.startup = { skipped = "node not installed" }; return end
-  local cmds = { RUN .. " -e ''", NODE .. " -e ''" }
+  -- the third command also opens libcurl, what a script's first request
+  -- adds (reported next to the target, not part of it)
+  local cmds = { RUN .. " -e ''", NODE .. " -e ''",
+    RUN .. [[ -e 'assert(require("gigstack.core").curl_version())']] }
   local times = {}
   if HAVE_HYPERFINE then
     local jf = OUT .. "/hyperfine.json"
-    local out, ok = sh(string.format("hyperfine -N --warmup 3 --runs 30 --export-json %s %s %s 2>&1",
-      q(jf), q(cmds[1]), q(cmds[2])))
+    local out, ok = sh(string.format("hyperfine -N --warmup 3 --runs 30 --export-json %s %s %s %s 2>&1",
+      q(jf), q(cmds[1]), q(cmds[2]), q(cmds[3])))
     local doc = ok and cjson.decode(read_file(jf) or "null")
     if not doc then results.startup = { error = out:sub(1, 300) }; return end
     for i, r in ipairs(doc.results) do times[i] = { median = r.median, mean = r.mean, stddev = r.stddev } end
@@ -484,6 +487,7 @@ local function section_startup()
   results.startup.node_s = times[2].median
   results.startup.node_version = node_version
   results.startup.ratio = times[1].median / times[2].median
+  results.startup.with_libcurl_s = times[3].median
 end
 
 local function section_emulator_wrk()
@@ -627,6 +631,10 @@ local function report()
   if st.ratio then
     p("  gigstack-run -e ''  %6.1f ms = %.2fx node %s", st.gigstack_run_s * 1000, st.ratio, mark(t_start))
     p("  node -e ''          %6.1f ms  (%s)", st.node_s * 1000, st.node_version)
+    if st.with_libcurl_s then
+      p("  gigstack-run -e '' with libcurl opened (a first request's extra cost) %6.1f ms = %.2fx node",
+        st.with_libcurl_s * 1000, st.with_libcurl_s / st.node_s)
+    end
   elseif st.error then
     p("  ERROR %s", st.error)
   end
