@@ -53,6 +53,19 @@ describe("emulator ids", function()
       assert.equals(ref.random(), st:random())
     end
   end)
+
+  it("are drawn by core.lcg_chars, which refuses an empty alphabet and texts past its buffer", function()
+    local lcg_chars = require("gigstack.core").lcg_chars
+    local text, state = lcg_chars(1, 3, "ab", "x", "_")
+    assert.equals("x_", text:sub(1, 2))
+    assert.equals(5, #text)
+    assert.equals("integer", math.type(state))
+    assert.equals("", (lcg_chars(7, 0, "ab")))
+    assert.has_error(function() lcg_chars(1, 4, "") end)
+    assert.has_error(function() lcg_chars(1, 257, "ab") end)
+    assert.has_error(function() lcg_chars(1, 4, "ab", ("p"):rep(257)) end)
+    assert.equals(256 + 256, #lcg_chars(1, 256, "ab", ("p"):rep(256)))
+  end)
 end)
 
 describe("emulator answers", function()

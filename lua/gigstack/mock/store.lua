@@ -89,44 +89,30 @@ function Store:random()
   return (self.rng >> 33) & 0x7fffffff
 end
 
--- 0-based: indexed by a draw's remainder as is
-local ID_BYTES = { [0] = ALPHABET:byte(1), ALPHABET:byte(2, -1) }
-local HEX_BYTES = { [0] = 0x30, ("123456789ABCDEF"):byte(1, -1) }
-local char, unpack = string.char, table.unpack
+local lcg_chars = require("gigstack.core").lcg_chars
+local sub = string.sub
 
--- ids and uuids draw from the same LCG as Store:random, inline (the
--- emulator makes several per request): the same seed gives the same ids.
--- The characters go to one reused buffer, a uuid's dashes included.
-local id_buf, uuid_buf = {}, {}
-
+-- ids and uuids draw from the same LCG as Store:random (the emulator
+-- makes several per request): the same seed gives the same ids. The
+-- characters are drawn in C (core.lcg_chars: the same steps and the
+-- same character for each step as a Lua loop; an id's prefix included).
 function Store:id(prefix, sep)
-  local rng, b = self.rng, id_buf
-  for i = 1, 16 do
-    rng = rng * 6364136223846793005 + 1442695040888963407
-    b[i] = ID_BYTES[(rng >> 33) % 62]   -- >> is logical: rng >> 33 is Store:random's 31 bits
-  end
+  local text, rng = lcg_chars(self.rng, 16, ALPHABET, prefix, sep or "_")
   self.rng = rng
-  return prefix .. (sep or "_") .. char(unpack(b, 1, 16))
+  return text
 end
 
--- uuid_buf slot of each of the 32 hex digits: 8-4-4-4-12 with dashes
-local UUID_SLOT = {}
-for i = 1, 32 do
-  UUID_SLOT[i] = i + (i > 8 and 1 or 0) + (i > 12 and 1 or 0) + (i > 16 and 1 or 0) + (i > 20 and 1 or 0)
-end
-for _, i in ipairs{ 9, 14, 19, 24 } do uuid_buf[i] = 45 end   -- "-"
+local HEX = "0123456789ABCDEF"
+local VARIANT = { [0] = "8", "9", "A", "B" }   -- 10xx
 
+-- 32 hex digits, 8-4-4-4-12; the 13th is the version ("4") and the
+-- 17th, the variant, comes from one more step
 function Store:uuid()
-  local rng, out, slot = self.rng, uuid_buf, UUID_SLOT
-  for i = 1, 32 do
-    rng = rng * 6364136223846793005 + 1442695040888963407
-    out[slot[i]] = HEX_BYTES[(rng >> 33) % 16]
-  end
+  local hex, rng = lcg_chars(self.rng, 32, HEX)
   rng = rng * 6364136223846793005 + 1442695040888963407
   self.rng = rng
-  out[15] = 0x34                                            -- "4": version 4
-  out[20] = HEX_BYTES[8 + (rng >> 33) % 4]                  -- variant 10xx
-  return char(unpack(out, 1, 36))
+  return sub(hex, 1, 8) .. "-" .. sub(hex, 9, 12) .. "-4" .. sub(hex, 14, 16) .. "-"
+    .. VARIANT[(rng >> 33) % 4] .. sub(hex, 18, 20) .. "-" .. sub(hex, 21, 32)
 end
 
 function Store:now()
