@@ -251,7 +251,7 @@ $(BUILD)/gigstack.pc: include/gigstack.h FORCE | $(BUILD)/obj
 
 # The Lua module does not link liblua: the host interpreter provides it.
 # the Lua binding gigstack.core: engine and server, journal (SQLite, PostgreSQL), seals, JSON fix-ups
-BINDING_OBJ = $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/pq_lazy.o $(BUILD)/obj/lcrypto.o $(BUILD)/obj/crypto_lazy.o $(BUILD)/obj/ljson.o $(BUILD)/obj/lutf8.o
+BINDING_OBJ = $(BUILD)/obj/lgigstack.o $(BUILD)/obj/ljournal.o $(BUILD)/obj/lpg.o $(BUILD)/obj/pq_lazy.o $(BUILD)/obj/lcrypto.o $(BUILD)/obj/crypto_lazy.o $(BUILD)/obj/ljson.o $(BUILD)/obj/lutf8.o $(BUILD)/obj/lcg.o
 $(BUILD)/gigstack/core.so: $(BINDING_OBJ) $(BUILD)/libgigstack.a
 	$(CC) $(SAN) $(LIBFLAG) -o $@ $(BINDING_OBJ) $(BUILD)/libgigstack.a $(LIBS) $(LDFLAGS)
 

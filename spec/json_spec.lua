@@ -57,6 +57,31 @@ describe("json", function()
     end
   end)
 
+  it("sorts objects of 0 to 40 keys (insertion sort up to 32, qsort past) and escapes anywhere in a string", function()
+    -- keys that are prefixes of each other and share long prefixes; each
+    -- string clean, or with one byte to escape at its start, middle or end
+    math.randomseed(20261202)
+    local rng = math.random
+    local escapes = { '"', "\\", "\b", "\f", "\n", "\r", "\t", "\0", "\31", "\127" }
+    for width = 0, 40 do
+      for _ = 1, 25 do
+        local t = {}
+        for _ = 1, width do
+          local k = ("p"):rep(rng(0, 3)) .. string.char(rng(97, 100)):rep(rng(1, 3))
+          if rng(5) == 1 then k = rng(1, 12) end
+          local v = ("x"):rep(rng(0, 40))
+          local where = rng(0, 3)
+          if where > 0 then
+            local at = where == 1 and 0 or where == 2 and #v // 2 or #v
+            v = v:sub(1, at) .. escapes[rng(#escapes)] .. v:sub(at + 1)
+          end
+          t[k] = v
+        end
+        assert.equals(json.encode_lua(t), json.encode(t))
+      end
+    end
+  end)
+
   it("refuses what JSON cannot hold with a message, not a crash", function()
     assert.same({ nil, "cannot encode NaN or infinity as JSON" }, { json.encode({ 0 / 0 }) })
     assert.same({ nil, "cannot encode a function as JSON" }, { json.encode({ f = print }) })

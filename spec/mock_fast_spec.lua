@@ -53,6 +53,64 @@ describe("emulator ids", function()
       assert.equals(ref.random(), st:random())
     end
   end)
+
+  it("are drawn by core.lcg_chars, which refuses an empty alphabet and texts past its buffer", function()
+    local lcg_chars = require("gigstack.core").lcg_chars
+    local text, state = lcg_chars(1, 3, "ab", "x", "_")
+    assert.equals("x_", text:sub(1, 2))
+    assert.equals(5, #text)
+    assert.equals("integer", math.type(state))
+    assert.equals("", (lcg_chars(7, 0, "ab")))
+    assert.has_error(function() lcg_chars(1, 4, "") end)
+    assert.has_error(function() lcg_chars(1, 257, "ab") end)
+    assert.has_error(function() lcg_chars(1, 4, "ab", ("p"):rep(257)) end)
+    assert.equals(256 + 256, #lcg_chars(1, 256, "ab", ("p"):rep(256)))
+  end)
+end)
+
+describe("emulator transactions", function()
+  local json = require "gigstack.async.json"
+  local function state(st)
+    local snap = st:snapshot()
+    return json.encode({ teams = snap.teams, data = snap.data })
+  end
+
+  it("a rollback undoes inserts, replacements, removals and folios (a team with counters and one without)", function()
+    local st = store.new()
+    st:insert("team_mock", "invoices", { id = "inv_a", n = 1 })
+    st:insert("team_mock", "invoices", { id = "inv_b", n = 2 })
+    assert.equals(1, st:next_folio("team_mock", "GS"))
+    local before = state(st)
+    st:begin()
+    assert.equals(2, st:next_folio("team_mock", "GS"))     -- a series with a counter
+    assert.equals(1, st:next_folio("team_mock", "P"))      -- a new series
+    assert.equals(3, st:next_folio("team_mock", "GS"))
+    assert.equals(1, st:next_folio("team_vendor", "GS"))   -- a team without counters
+    st:insert("team_mock", "invoices", { id = "inv_c", n = 3 })
+    st:insert("team_mock", "invoices", { id = "inv_a", n = 10 })   -- replaced
+    assert.is_true(st:remove("team_mock", "invoices", "inv_b"))
+    st:insert("team_vendor", "payments", { id = "pay_x" })
+    st:insert("team_mock", "cfdi_errors", { id = "err_1" })  -- durable: stays
+    st:rollback()
+    local invoices = st:coll("team_mock", "invoices")
+    assert.same({}, invoices.gone)   -- the removal's bookkeeping, emptied (as it always was)
+    invoices.gone = nil
+    st:remove("team_mock", "cfdi_errors", "err_1")
+    st:coll("team_mock", "cfdi_errors").gone = nil
+    local after = json.decode(state(st))
+    after.data.team_mock.cfdi_errors = nil
+    local want = json.decode(before)
+    want.data.team_vendor = after.data.team_vendor   -- an empty collection is left behind
+    assert.same(want, after)
+    assert.same({ items = {}, order = {}, pos = {} }, st:coll("team_vendor", "payments"))
+    assert.is_nil(st.teams.team_vendor.folios)
+    assert.same({ GS = 1 }, st.teams.team_mock.folios)
+    -- committed, the same writes stay
+    st:begin()
+    assert.equals(2, st:next_folio("team_mock", "GS"))
+    st:commit()
+    assert.same({ GS = 2 }, st.teams.team_mock.folios)
+  end)
 end)
 
 describe("emulator answers", function()

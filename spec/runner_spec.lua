@@ -13,6 +13,20 @@ local function read(path)
 end
 
 describe("gigstack-run", function()
+  it("--serve-mock raises the collector's pause to 400; --mock leaves a script Lua's default", function()
+    -- the first write to stdout (the emulator's URL, after the tuning)
+    -- reports the pause in force and ends the process
+    local init = "local mt = getmetatable(io.stdout).__index; local w = mt.write; "
+      .. "mt.write = function() w(io.stderr, 'pause ', collectgarbage('setpause', 0), '\\n'); os.exit(0) end"
+    local code, _, err = support.sh("timeout 20 env LUA_INIT_5_4=\"" .. init .. "\" " .. RUN
+      .. " --serve-mock 127.0.0.1:0")
+    assert.equals(0, code)
+    assert.matches("pause 400\n", err)
+    local mcode, out = support.sh(RUN .. " --mock -e 'io.write(\"pause \", collectgarbage(\"setpause\", 0))'")
+    assert.equals(0, mcode)
+    assert.equals("pause 200", out)
+  end)
+
   it("--dry-run performs no write: the emulator receives none, each write is logged", function()
     local code, out, err = support.sh(RUN .. " --mock --dry-run --log-format json scripts/auto_invoice.lua")
     assert.equals(0, code)

@@ -1074,6 +1074,7 @@ int gs_pg_connect (lua_State *L);     /* lpg.c */
 void gs_crypto_register (lua_State *L);   /* lcrypto.c */
 void gs_json_register (lua_State *L);     /* ljson.c */
 void gs_utf8_register (lua_State *L);     /* lutf8.c */
+void gs_lcg_register (lua_State *L);      /* lcg.c */
 
 static const luaL_Reg core_funcs[] = {
   {"request", l_request},
@@ -1170,6 +1171,7 @@ LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
   gs_crypto_register(L);
   gs_json_register(L);
   gs_utf8_register(L);
+  gs_lcg_register(L);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "_ctx");   /* keeps the context alive with the module */
   lua_pushliteral(L, GS_VERSION);

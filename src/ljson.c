@@ -73,30 +73,54 @@ struct out {
   char first[4096];            /* most answers fit: no allocation at all */
 };
 
-static int put (struct out *o, const char *s, size_t n) {
-  if (o->n + n > o->cap) {
-    size_t cap = o->cap * 2;
-    char *p;
-    while (cap < o->n + n) cap *= 2;
-    p = o->p == o->first ? malloc(cap) : realloc(o->p, cap);
-    if (!p) { o->err = "out of memory"; return 0; }
-    if (o->p == o->first) memcpy(p, o->first, o->n);
-    o->p = p;
-    o->cap = cap;
-  }
+/* room for n more bytes: the text moves from `first` to the heap, or grows */
+static int grow (struct out *o, size_t n) {
+  size_t cap = o->cap * 2;
+  char *p;
+  while (cap < o->n + n) cap *= 2;
+  p = o->p == o->first ? malloc(cap) : realloc(o->p, cap);
+  if (!p) { o->err = "out of memory"; return 0; }
+  if (o->p == o->first) memcpy(p, o->first, o->n);
+  o->p = p;
+  o->cap = cap;
+  return 1;
+}
+
+static inline int put (struct out *o, const char *s, size_t n) {
+  if (o->n + n > o->cap && !grow(o, n)) return 0;
   memcpy(o->p + o->n, s, n);
   o->n += n;
   return 1;
 }
 
+/* Bytes a JSON string escapes: controls, DEL, '"' and '\\'. */
+static unsigned char escaped[256];
+
+static void escaped_init (void) {
+  int c;
+  for (c = 0; c < 0x20; c++) escaped[c] = 1;
+  escaped[0x7f] = escaped['"'] = escaped['\\'] = 1;
+}
+
 static int put_string (struct out *o, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   size_t i, from = 0;
+  const unsigned char *u8 = (const unsigned char *)s;
+  for (i = 0; i < n && !escaped[u8[i]]; i++) {}
+  if (i == n) {                                  /* the common case: nothing to escape */
+    if (o->n + n + 2 > o->cap && !grow(o, n + 2)) return 0;
+    o->p[o->n] = '"';
+    memcpy(o->p + o->n + 1, s, n);
+    o->p[o->n + n + 1] = '"';
+    o->n += n + 2;
+    return 1;
+  }
   if (!put(o, "\"", 1)) return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+  for (; i < n; i++) {
+    unsigned char c = u8[i];
     const char *esc = NULL;
     char u[6];
+    if (!escaped[c]) continue;
     if (c == '"') esc = "\\\"";
     else if (c == '\\') esc = "\\\\";
     else if (c == '\b') esc = "\\b";
@@ -104,17 +128,15 @@ static int put_string (struct out *o, const char *s, size_t n) {
     else if (c == '\n') esc = "\\n";
     else if (c == '\r') esc = "\\r";
     else if (c == '\t') esc = "\\t";
-    else if (c < 0x20 || c == 0x7f) {
+    else {
       u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
       u[4] = hex[c >> 4]; u[5] = hex[c & 15];
       if (!put(o, s + from, i - from) || !put(o, u, 6)) return 0;
       from = i + 1;
       continue;
     }
-    if (esc) {
-      if (!put(o, s + from, i - from) || !put(o, esc, strlen(esc))) return 0;
-      from = i + 1;
-    }
+    if (!put(o, s + from, i - from) || !put(o, esc, strlen(esc))) return 0;
+    from = i + 1;
   }
   return put(o, s + from, n - from) && put(o, "\"", 1);
 }
@@ -143,7 +165,7 @@ struct key { const char *s; size_t n; int idx; lua_Integer i; char num[24]; };
 
 #define KEY_TEXT(k) ((k)->s ? (k)->s : (k)->num)
 
-static int key_cmp (const void *a, const void *b) {
+static inline int key_cmp (const void *a, const void *b) {
   const struct key *x = a, *y = b;
   size_t n = x->n < y->n ? x->n : y->n;
   int c = memcmp(KEY_TEXT(x), KEY_TEXT(y), n);
@@ -242,7 +264,17 @@ static int encode_table (lua_State *L, struct out *o, int t, int depth) {
       }
     }
     if (ok) {
-      if (nk > 1) qsort(keys, nk, sizeof *keys, key_cmp);
+      if (nk > 32) qsort(keys, nk, sizeof *keys, key_cmp);
+      else {
+        /* an object's few keys (a payment has ~30): insertion sort, no
+        ** call per comparison and no merge buffer */
+        size_t a, b;
+        for (a = 1; a < nk; a++) {
+          struct key tmp = keys[a];
+          for (b = a; b > 0 && key_cmp(&keys[b - 1], &tmp) > 0; b--) keys[b] = keys[b - 1];
+          if (b != a) keys[b] = tmp;
+        }
+      }
       ok = put(o, "{", 1);
       for (j = 0; ok && j < nk; j++) {
         struct key *k = &keys[j];
@@ -309,5 +341,6 @@ static const luaL_Reg json_funcs[] = {
 };
 
 void gs_json_register (lua_State *L) {
+  escaped_init();
   luaL_setfuncs(L, json_funcs, 0);
 }

@@ -197,6 +197,23 @@ local function header_lines(headers)
   return lines
 end
 
+-- A request's methods, shared by every request (they were two closures
+-- made per request).
+local Request = {}
+Request.__index = Request
+
+function Request:respond(status, headers, body, send_len)
+  if self.answered then return false end
+  self.answered = true
+  return self.handle:respond(status, header_lines(headers), body or "", send_len)
+end
+
+function Request:abort()
+  if self.answered then return end
+  self.answered = true
+  self.handle:abort()
+end
+
 --- listen{host, port, handler, max_body, max_header, idle_timeout, on_error,
 -- and the other core.listen limits: max_headers, max_connections,
 -- max_response, header_timeout, body_timeout, write_timeout}
@@ -217,21 +234,11 @@ function M.listen(opts)
 
   sched.add_server(token, function(ev)
     local path, query = ev.target:match("^([^?]*)%??(.*)$")
-    local req = {
+    local req = setmetatable({
       method = ev.method, target = ev.target, path = path,
       query = M.parse_query(query), headers = ev.headers, body = ev.body,
-      peer = ev.peer, answered = false,
-    }
-    function req.respond(_, status, headers, body, send_len)
-      if req.answered then return false end
-      req.answered = true
-      return ev.handle:respond(status, header_lines(headers), body or "", send_len)
-    end
-    function req.abort()
-      if req.answered then return end
-      req.answered = true
-      ev.handle:abort()
-    end
+      peer = ev.peer, answered = false, handle = ev.handle,
+    }, Request)
     local ok, status, headers, body = xpcall(handler, debug.traceback, req)
     if not ok then
       on_error(tostring(status))

@@ -106,7 +106,12 @@ function Ctx:event(kind, object)
   local ev = { id = st:id("evt"), type = kind, created = st:now(),
     livemode = false, team = self.team, data = { object = snapshot }, deliveries = json.array() }
   st:insert(self.team, "events", ev)
-  if self.deliver then self.deliver(ev) end
+  -- delivered once the request succeeds (Emulator:route_call)
+  if self.deliver then
+    local box = self.outbox
+    if not box then box = {}; self.outbox = box end
+    box[#box + 1] = ev
+  end
   return snapshot
 end
 
@@ -382,11 +387,13 @@ end
 -- One request is one transaction: the store journals its inserts and
 -- removals and the team's folio counters, a failure rolls them back,
 -- and webhook deliveries start only once the request succeeded.
+-- The context is one table: the events to deliver gather in ctx.outbox
+-- (made by the first one) and ctx:stats() asks the emulator, instead of
+-- two closures and a table per request.
 function Emulator:route_call(route, req, caps, team, own)
-  local outbox = {}
   local ctx = setmetatable({ req = req, query = req.query, store = self.store,
     team = team, key_team = own, base_url = "http://" .. (req.headers.host or "127.0.0.1"),
-    deliver = function(ev) outbox[#outbox + 1] = ev end, stats = function() return self:stats() end }, Ctx)
+    deliver = true, emulator = self }, Ctx)
   self.store:begin()
   local ok, status, payload, ctype = pcall(route.handler, ctx, table.unpack(caps, 1, caps.n))
   if not ok then
@@ -394,8 +401,16 @@ function Emulator:route_call(route, req, caps, team, own)
     error(status, 0)
   end
   self.store:commit()
-  for _, ev in ipairs(outbox) do deliver(self, ev) end
+  local outbox = ctx.outbox
+  if outbox then
+    for _, ev in ipairs(outbox) do deliver(self, ev) end
+  end
   return status, payload, ctype, ctx.answer_text
+end
+
+--- What the emulator holds (GET /_mock/stats).
+function Ctx:stats()
+  return self.emulator:stats()
 end
 
 --- Write the whole state to a JSON file (gigstack-run --mock-state).

@@ -18,10 +18,7 @@ local function cents(v)
 end
 
 local function next_folio(ctx, series)
-  local team = ctx.store.teams[ctx.team]
-  team.folios = team.folios or {}
-  team.folios[series] = (team.folios[series] or 0) + 1
-  return team.folios[series]
+  return ctx.store:next_folio(ctx.team, series)
 end
 
 local function new_invoice(ctx, fields)

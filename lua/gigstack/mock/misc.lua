@@ -33,7 +33,7 @@ function M.routes(route)
   -- what the emulator holds, for runs in other processes (--serve-mock):
   -- payments, invoices, duplicate idempotency keys and invoices
   route("GET", "^/_mock/stats$", function(ctx)
-    return 200, wire.object(ctx.stats())
+    return 200, wire.object(ctx:stats())
   end)
   route("GET", "^/_mock/events$", function(ctx)
     return 200, ctx:list("events", function(e) return not ctx.query.type or e.type == ctx.query.type end)

@@ -89,44 +89,30 @@ function Store:random()
   return (self.rng >> 33) & 0x7fffffff
 end
 
--- 0-based: indexed by a draw's remainder as is
-local ID_BYTES = { [0] = ALPHABET:byte(1), ALPHABET:byte(2, -1) }
-local HEX_BYTES = { [0] = 0x30, ("123456789ABCDEF"):byte(1, -1) }
-local char, unpack = string.char, table.unpack
+local lcg_chars = require("gigstack.core").lcg_chars
+local sub = string.sub
 
--- ids and uuids draw from the same LCG as Store:random, inline (the
--- emulator makes several per request): the same seed gives the same ids.
--- The characters go to one reused buffer, a uuid's dashes included.
-local id_buf, uuid_buf = {}, {}
-
+-- ids and uuids draw from the same LCG as Store:random (the emulator
+-- makes several per request): the same seed gives the same ids. The
+-- characters are drawn in C (core.lcg_chars: the same steps and the
+-- same character for each step as a Lua loop; an id's prefix included).
 function Store:id(prefix, sep)
-  local rng, b = self.rng, id_buf
-  for i = 1, 16 do
-    rng = rng * 6364136223846793005 + 1442695040888963407
-    b[i] = ID_BYTES[(rng >> 33) % 62]   -- >> is logical: rng >> 33 is Store:random's 31 bits
-  end
+  local text, rng = lcg_chars(self.rng, 16, ALPHABET, prefix, sep or "_")
   self.rng = rng
-  return prefix .. (sep or "_") .. char(unpack(b, 1, 16))
+  return text
 end
 
--- uuid_buf slot of each of the 32 hex digits: 8-4-4-4-12 with dashes
-local UUID_SLOT = {}
-for i = 1, 32 do
-  UUID_SLOT[i] = i + (i > 8 and 1 or 0) + (i > 12 and 1 or 0) + (i > 16 and 1 or 0) + (i > 20 and 1 or 0)
-end
-for _, i in ipairs{ 9, 14, 19, 24 } do uuid_buf[i] = 45 end   -- "-"
+local HEX = "0123456789ABCDEF"
+local VARIANT = { [0] = "8", "9", "A", "B" }   -- 10xx
 
+-- 32 hex digits, 8-4-4-4-12; the 13th is the version ("4") and the
+-- 17th, the variant, comes from one more step
 function Store:uuid()
-  local rng, out, slot = self.rng, uuid_buf, UUID_SLOT
-  for i = 1, 32 do
-    rng = rng * 6364136223846793005 + 1442695040888963407
-    out[slot[i]] = HEX_BYTES[(rng >> 33) % 16]
-  end
+  local hex, rng = lcg_chars(self.rng, 32, HEX)
   rng = rng * 6364136223846793005 + 1442695040888963407
   self.rng = rng
-  out[15] = 0x34                                            -- "4": version 4
-  out[20] = HEX_BYTES[8 + (rng >> 33) % 4]                  -- variant 10xx
-  return char(unpack(out, 1, 36))
+  return sub(hex, 1, 8) .. "-" .. sub(hex, 9, 12) .. "-4" .. sub(hex, 14, 16) .. "-"
+    .. VARIANT[(rng >> 33) % 4] .. sub(hex, 18, 20) .. "-" .. sub(hex, 21, 32)
 end
 
 function Store:now()
@@ -161,6 +147,8 @@ function M.created_of(obj)
   return nil
 end
 
+local JOURNAL_SLOTS = 6   -- see Store:begin
+
 -- Collections keep an append-only `order` of ids and each id's position
 -- (`pos`), also after a removal: a page cursor stays valid when its item
 -- is deleted or stops matching a filter.
@@ -171,8 +159,11 @@ function Store:insert(team, name, obj)
   local known = pos[id]
   local journal = self.journal
   if journal and not M.DURABLE[name] then
-    journal[#journal + 1] = { op = "insert", team = team, name = name, id = id,
-      new = not known, prev = c.items[id] }
+    local n = journal.n
+    journal[n + 1], journal[n + 2], journal[n + 3], journal[n + 4], journal[n + 5] =
+      "insert", team, name, id, not known
+    journal[n + 6] = c.items[id]
+    journal.n = n + JOURNAL_SLOTS
   end
   if not known then
     local order = c.order
@@ -195,45 +186,63 @@ end
 -- failure itself (GET /invoices/errors lists a stamp the SAT refused).
 M.DURABLE = { cfdi_errors = true }
 
---- Start journaling writes (one request); the teams' folio counters
--- are saved too. Store:rollback undoes every insert and removal since.
+--- Start journaling writes (one request). Store:rollback undoes every
+-- insert, removal and folio counter taken since.
+--
+-- The journal is one flat array, JOURNAL_SLOTS slots per write (op, team,
+-- name or series, id, then two values), instead of a table per write and
+-- a copy of every team's folio counters per request: a register writes
+-- six times and takes one folio.
 function Store:begin()
-  local folios = {}
-  for id, t in pairs(self.teams) do
-    if t.folios then
-      local copy = {}
-      for k, v in pairs(t.folios) do copy[k] = v end
-      folios[id] = copy
-    end
-  end
-  self.journal = { folios = folios }
+  self.journal = { n = 0 }
 end
 
 function Store:commit()
   self.journal = nil
 end
 
+--- The next folio of `series` in team `team_id` (1, 2, ...), journaled.
+function Store:next_folio(team_id, series)
+  local team = self.teams[team_id]
+  local folios = team.folios
+  local j = self.journal
+  if j then
+    local n = j.n
+    j[n + 1], j[n + 2], j[n + 3], j[n + 4], j[n + 5] = "folio", team_id, series, false, folios ~= nil
+    j[n + 6] = folios and folios[series]
+    j.n = n + JOURNAL_SLOTS
+  end
+  if not folios then folios = {}; team.folios = folios end
+  local folio = (folios[series] or 0) + 1
+  folios[series] = folio
+  return folio
+end
+
 function Store:rollback()
   local j = self.journal
   if not j then return end
   self.journal = nil
-  for i = #j, 1, -1 do
-    local e = j[i]
-    local c = self:coll(e.team, e.name)
-    if e.op == "insert" then
-      if e.new then
-        c.items[e.id] = nil
-        if c.order[#c.order] == e.id then c.order[#c.order] = nil end
-        c.pos[e.id] = nil
-      else
-        c.items[e.id] = e.prev
+  for i = j.n - JOURNAL_SLOTS + 1, 1, -JOURNAL_SLOTS do
+    local op, team, name, id, a, b = j[i], j[i + 1], j[i + 2], j[i + 3], j[i + 4], j[i + 5]
+    if op == "folio" then
+      local t = self.teams[team]
+      if a then t.folios[name] = b else t.folios = nil end   -- a: the team had counters
+    else
+      local c = self:coll(team, name)
+      if op == "insert" then
+        if a then   -- a new id
+          c.items[id] = nil
+          if c.order[#c.order] == id then c.order[#c.order] = nil end
+          c.pos[id] = nil
+        else
+          c.items[id] = b
+        end
+      else -- remove
+        c.items[id] = b
+        if c.gone then c.gone[id] = nil end
       end
-    else -- remove
-      c.items[e.id] = e.obj
-      if c.gone then c.gone[e.id] = nil end
     end
   end
-  for id, t in pairs(self.teams) do t.folios = j.folios[id] end
 end
 
 function Store:get(team, name, id)
@@ -243,8 +252,12 @@ end
 function Store:remove(team, name, id)
   local c = self:coll(team, name)
   if not c.items[id] then return false end
-  if self.journal then
-    self.journal[#self.journal + 1] = { op = "remove", team = team, name = name, id = id, obj = c.items[id] }
+  local j = self.journal
+  if j then
+    local n = j.n
+    j[n + 1], j[n + 2], j[n + 3], j[n + 4], j[n + 5] = "remove", team, name, id, false
+    j[n + 6] = c.items[id]
+    j.n = n + JOURNAL_SLOTS
   end
   c.gone = c.gone or {}     -- kept so a cursor on it still knows its place
   c.gone[id] = c.items[id]
