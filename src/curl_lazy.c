@@ -18,22 +18,10 @@
 #endif
 #endif
 
+#define GS_LAZY_API gs_curl_api_
 struct gs_curl_api gs_curl_api_;
-
-#define GS_NAME(ret, name, args) #name,
-#define GS_SLOT(ret, name, args) &gs_curl_api_.name,
-static const char *const names[] = { GS_CURL_FUNCS(GS_NAME) };
-static void *const slots[] = { GS_CURL_FUNCS(GS_SLOT) };
-static struct gs_lazy lib = { GS_CURL_SONAME, names, slots,
-                              sizeof names / sizeof names[0], 0, "" };
+GS_LAZY_LIBRARY(GS_CURL_FUNCS, GS_CURL_SONAME)
 static int inited;
-
-/* never called: the compiler checks each field against the header's
-** prototype (sizeof does not evaluate, so nothing is linked) */
-static void typecheck (void) {
-#define GS_CHECK(ret, name, args) (void)sizeof(&name == gs_curl_api_.name);
-  GS_CURL_FUNCS(GS_CHECK)
-}
 
 const char *gs_curl_error (void) {
   return lib.why[0] ? lib.why : "libcurl is not loaded";

@@ -25,4 +25,19 @@ struct gs_lazy {
 ** first call), else -1 with the reason in lib->why. */
 int gs_lazy_open (struct gs_lazy *lib);
 
+/* In a file that first defines GS_LAZY_API as its struct of function
+** pointers: `lib`, the library with the functions of LIST (an X-macro of
+** X(ret, name, args)) found by soname, and `typecheck`, never called,
+** in which the compiler checks every pointer against the header's
+** prototype (sizeof does not evaluate: nothing is linked). */
+#define GS_LAZY_NAME(ret, name, args) #name,
+#define GS_LAZY_SLOT(ret, name, args) &GS_LAZY_API.name,
+#define GS_LAZY_CHECK(ret, name, args) (void)sizeof(&name == GS_LAZY_API.name);
+#define GS_LAZY_LIBRARY(LIST, soname) \
+  static const char *const names[] = { LIST(GS_LAZY_NAME) }; \
+  static void *const slots[] = { LIST(GS_LAZY_SLOT) }; \
+  static struct gs_lazy lib = { soname, names, slots, \
+                                sizeof names / sizeof names[0], 0, "" }; \
+  static void typecheck (void) { LIST(GS_LAZY_CHECK) }
+
 #endif

@@ -15,21 +15,9 @@
 #endif
 #endif
 
+#define GS_LAZY_API gs_pq_api_
 struct gs_pq_api gs_pq_api_;
-
-#define GS_NAME(ret, name, args) #name,
-#define GS_SLOT(ret, name, args) &gs_pq_api_.name,
-static const char *const names[] = { GS_PQ_FUNCS(GS_NAME) };
-static void *const slots[] = { GS_PQ_FUNCS(GS_SLOT) };
-static struct gs_lazy lib = { GS_PQ_SONAME, names, slots,
-                              sizeof names / sizeof names[0], 0, "" };
-
-/* never called: the compiler checks each field against the header's
-** prototype (sizeof does not evaluate, so nothing is linked) */
-static void typecheck (void) {
-#define GS_CHECK(ret, name, args) (void)sizeof(&name == gs_pq_api_.name);
-  GS_PQ_FUNCS(GS_CHECK)
-}
+GS_LAZY_LIBRARY(GS_PQ_FUNCS, GS_PQ_SONAME)
 
 const char *gs_pq_error (void) {
   return lib.why[0] ? lib.why : "libpq is not loaded";
