@@ -105,10 +105,18 @@ endif
 # ---- libcurl, libpq and libcrypto are opened on first use (src/lazy.h), by the
 # soname of the library found here: LuaRocks dir, the compiler's search
 # path, else pkg-config's libdir (else the soname compiled in)
+ifeq ($(UNAME_S),Darwin)
+# the install name (an absolute path: keg-only Homebrew libraries are not
+# on dyld's search path), as the linker would have recorded it
+soname_of = $(shell f='$(firstword $(wildcard $(2)/lib$(1).dylib) \
+    $(wildcard $(call pc_var,$(3),libdir)/lib$(1).dylib))'; \
+    [ -n "$$f" ] && otool -D "$$f" 2>/dev/null | sed -n 2p)
+else
 soname_of = $(shell f='$(firstword $(wildcard $(2)/lib$(1).so) \
     $(shell $(CC) -print-file-name=lib$(1).so 2>/dev/null | grep /) \
     $(wildcard $(call pc_var,$(3),libdir)/lib$(1).so))'; \
     [ -n "$$f" ] && objdump -p "$$f" 2>/dev/null | awk '/SONAME/ {print $$2}')
+endif
 ifndef CURL_SONAME
   CURL_SONAME := $(call soname_of,curl,$(CURL_LIBDIR),libcurl)
 endif

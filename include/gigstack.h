@@ -105,7 +105,7 @@ struct gs_response {
   int sent;                 /* enum gs_sent of the last attempt */
   int deadline_hit;         /* stopped by deadline_ms */
   long retry_after_ms;      /* last Retry-After seen, -1 if none */
-  const struct gs_attempt *attempts;
+  const struct gs_attempt *attempts;   /* nattempts records, never NULL */
   int nattempts;
 };
 

@@ -212,6 +212,54 @@ describe("engine", function()
     assert.is_true(answered)
   end)
 
+  it("fails a queued request whose deadline passes before it starts, with no attempt and a clear error", function()
+    -- under make check's UBSan this path once passed a NULL attempt list to memcpy
+    local old = core.max_inflight()
+    core.max_inflight(1)
+    local ok, err = pcall(gigstack.run, function()
+      local server = assert(http.listen{ host = "127.0.0.1", port = 0, handler = function()
+        gigstack.sleep(0.3)
+        return 200, {}, "ok"
+      end })
+      local url = server.url .. "/"
+      local first = gigstack.spawn(function() return http.request{ url = url, retries = 0 } end)
+      local queued = gigstack.spawn(function() return http.request{ url = url, deadline = 0.05, retries = 0 } end)
+      local resp, qerr = gigstack.join(queued)
+      assert.is_nil(resp)
+      assert.matches("deadline reached after 0 attempts", qerr.message)
+      assert.same({}, qerr.attempts)
+      assert.equals(200, (gigstack.join(first)).status)
+      server:close()
+    end, WATCHDOG)
+    core.max_inflight(old)
+    assert(ok, err)
+  end)
+
+  it("cancels a started request when waiting on it raises, so it never goes out", function()
+    local old = core.max_inflight()
+    core.max_inflight(1)
+    local seen = {}
+    local ok, err = pcall(gigstack.run, function()
+      local server = assert(http.listen{ host = "127.0.0.1", port = 0, handler = function(req)
+        seen[#seen + 1] = req.method .. " " .. req.path
+        gigstack.sleep(0.1)
+        return 200, {}, "ok"
+      end })
+      local first = gigstack.spawn(function() return http.request{ url = server.url .. "/first" } end)
+      local h = http.start{ method = "POST", url = server.url .. "/charge", body = "x" }   -- queued
+      -- a wait that cannot yield (inside a C call) raises
+      local sorted, why = pcall(table.sort, { 1, 2, 3 }, function(a, b) h:wait(); return a < b end)
+      assert.is_false(sorted)
+      assert.matches("yield", tostring(why))
+      gigstack.join(first)
+      gigstack.sleep(0.3)
+      server:close()
+    end, WATCHDOG)
+    core.max_inflight(old)
+    assert(ok, err)
+    assert.same({ "GET /first" }, seen)
+  end)
+
   it("shuts down with nothing left open (uv_loop_close returns 0)", function()
     local code, out = support.sh("lua5.4 -e 'package.cpath=\"./" .. support.build_dir()
       .. "/?.so;\"..package.cpath; package.path=\"./lua/?.lua;./lua/?/init.lua;\"..package.path' -e '"

@@ -15,15 +15,15 @@
 #endif
 #endif
 
-#define GS_LAZY_API gs_crypto_api_
-struct gs_crypto_api gs_crypto_api_;
-GS_LAZY_LIBRARY(GS_CRYPTO_FUNCS, GS_CRYPTO_SONAME)
+#define GS_LAZY_API gsl_crypto_api
+struct gsl_crypto_api gsl_crypto_api;
+GS_LAZY_LIBRARY(GS_CRYPTO_FUNCS, GS_CRYPTO_SONAME, NULL)
 
-const char *gs_crypto_error (void) {
+const char *gsl_crypto_error (void) {
   return lib.why[0] ? lib.why : "libcrypto is not loaded";
 }
 
-int gs_crypto_open (void) {
+int gsl_crypto_open (void) {
   (void)typecheck;
-  return gs_lazy_open(&lib);
+  return gsl_open(&lib);
 }

@@ -2,7 +2,7 @@
 ** crypto_lazy.h
 ** libcrypto is opened by the first seal, signature check or base64 call
 ** (see lazy.h). Include after the OpenSSL headers: the calls below then
-** go through pointers that gs_crypto_open() fills. BIO_reset and
+** go through pointers that gsl_crypto_open() fills. BIO_reset and
 ** OPENSSL_free are macros over BIO_ctrl and CRYPTO_free.
 */
 #ifndef GS_CRYPTO_LAZY_H
@@ -48,46 +48,46 @@
   X(const ASN1_INTEGER *, X509_get0_serialNumber, (const X509 *)) \
   X(EVP_PKEY *, X509_get_pubkey, (X509 *))
 
-struct gs_crypto_api {
+struct gsl_crypto_api {
 #define GS_CRYPTO_FIELD(ret, name, args) ret (*name) args;
   GS_CRYPTO_FUNCS(GS_CRYPTO_FIELD)
 #undef GS_CRYPTO_FIELD
 };
 
-extern struct gs_crypto_api gs_crypto_api_;
+extern struct gsl_crypto_api gsl_crypto_api;
 
-/* 0 when libcrypto is open, else -1 with the reason in gs_crypto_error(). */
-int gs_crypto_open (void);
-const char *gs_crypto_error (void);
+/* 0 when libcrypto is open, else -1 with the reason in gsl_crypto_error(). */
+int gsl_crypto_open (void);
+const char *gsl_crypto_error (void);
 
 #ifndef GS_CRYPTO_LAZY_IMPL
-#define ASN1_INTEGER_to_BN (*gs_crypto_api_.ASN1_INTEGER_to_BN)
-#define BIO_free (*gs_crypto_api_.BIO_free)
-#define BIO_new_mem_buf (*gs_crypto_api_.BIO_new_mem_buf)
-#define BIO_ctrl (*gs_crypto_api_.BIO_ctrl)
-#define BN_bn2hex (*gs_crypto_api_.BN_bn2hex)
-#define BN_free (*gs_crypto_api_.BN_free)
-#define CRYPTO_free (*gs_crypto_api_.CRYPTO_free)
-#define ERR_clear_error (*gs_crypto_api_.ERR_clear_error)
-#define ERR_error_string_n (*gs_crypto_api_.ERR_error_string_n)
-#define ERR_get_error (*gs_crypto_api_.ERR_get_error)
-#define EVP_DecodeBlock (*gs_crypto_api_.EVP_DecodeBlock)
-#define EVP_EncodeBlock (*gs_crypto_api_.EVP_EncodeBlock)
-#define EVP_DigestSign (*gs_crypto_api_.EVP_DigestSign)
-#define EVP_DigestSignInit (*gs_crypto_api_.EVP_DigestSignInit)
-#define EVP_DigestVerify (*gs_crypto_api_.EVP_DigestVerify)
-#define EVP_DigestVerifyInit (*gs_crypto_api_.EVP_DigestVerifyInit)
-#define EVP_MD_CTX_free (*gs_crypto_api_.EVP_MD_CTX_free)
-#define EVP_MD_CTX_new (*gs_crypto_api_.EVP_MD_CTX_new)
-#define EVP_PKEY_free (*gs_crypto_api_.EVP_PKEY_free)
-#define EVP_sha256 (*gs_crypto_api_.EVP_sha256)
-#define PEM_read_bio_PUBKEY (*gs_crypto_api_.PEM_read_bio_PUBKEY)
-#define PEM_read_bio_PrivateKey (*gs_crypto_api_.PEM_read_bio_PrivateKey)
-#define PEM_read_bio_X509 (*gs_crypto_api_.PEM_read_bio_X509)
-#define X509_free (*gs_crypto_api_.X509_free)
-#define i2d_X509 (*gs_crypto_api_.i2d_X509)
-#define X509_get0_serialNumber (*gs_crypto_api_.X509_get0_serialNumber)
-#define X509_get_pubkey (*gs_crypto_api_.X509_get_pubkey)
+#define ASN1_INTEGER_to_BN (*gsl_crypto_api.ASN1_INTEGER_to_BN)
+#define BIO_free (*gsl_crypto_api.BIO_free)
+#define BIO_new_mem_buf (*gsl_crypto_api.BIO_new_mem_buf)
+#define BIO_ctrl (*gsl_crypto_api.BIO_ctrl)
+#define BN_bn2hex (*gsl_crypto_api.BN_bn2hex)
+#define BN_free (*gsl_crypto_api.BN_free)
+#define CRYPTO_free (*gsl_crypto_api.CRYPTO_free)
+#define ERR_clear_error (*gsl_crypto_api.ERR_clear_error)
+#define ERR_error_string_n (*gsl_crypto_api.ERR_error_string_n)
+#define ERR_get_error (*gsl_crypto_api.ERR_get_error)
+#define EVP_DecodeBlock (*gsl_crypto_api.EVP_DecodeBlock)
+#define EVP_EncodeBlock (*gsl_crypto_api.EVP_EncodeBlock)
+#define EVP_DigestSign (*gsl_crypto_api.EVP_DigestSign)
+#define EVP_DigestSignInit (*gsl_crypto_api.EVP_DigestSignInit)
+#define EVP_DigestVerify (*gsl_crypto_api.EVP_DigestVerify)
+#define EVP_DigestVerifyInit (*gsl_crypto_api.EVP_DigestVerifyInit)
+#define EVP_MD_CTX_free (*gsl_crypto_api.EVP_MD_CTX_free)
+#define EVP_MD_CTX_new (*gsl_crypto_api.EVP_MD_CTX_new)
+#define EVP_PKEY_free (*gsl_crypto_api.EVP_PKEY_free)
+#define EVP_sha256 (*gsl_crypto_api.EVP_sha256)
+#define PEM_read_bio_PUBKEY (*gsl_crypto_api.PEM_read_bio_PUBKEY)
+#define PEM_read_bio_PrivateKey (*gsl_crypto_api.PEM_read_bio_PrivateKey)
+#define PEM_read_bio_X509 (*gsl_crypto_api.PEM_read_bio_X509)
+#define X509_free (*gsl_crypto_api.X509_free)
+#define i2d_X509 (*gsl_crypto_api.i2d_X509)
+#define X509_get0_serialNumber (*gsl_crypto_api.X509_get0_serialNumber)
+#define X509_get_pubkey (*gsl_crypto_api.X509_get_pubkey)
 #endif
 
 #endif

@@ -18,27 +18,22 @@
 #endif
 #endif
 
-#define GS_LAZY_API gs_curl_api_
-struct gs_curl_api gs_curl_api_;
-GS_LAZY_LIBRARY(GS_CURL_FUNCS, GS_CURL_SONAME)
-static int inited;
+#define GS_LAZY_API gsl_curl_api
+struct gsl_curl_api gsl_curl_api;
 
-const char *gs_curl_error (void) {
+static int global_init (struct gsl_library *l) {
+  if (gsl_curl_api.curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK) return 0;
+  snprintf(l->why, sizeof l->why, "curl_global_init failed");
+  return -1;
+}
+
+GS_LAZY_LIBRARY(GS_CURL_FUNCS, GS_CURL_SONAME, global_init)
+
+const char *gsl_curl_error (void) {
   return lib.why[0] ? lib.why : "libcurl is not loaded";
 }
 
-int gs_curl_open (void) {
+int gsl_curl_open (void) {
   (void)typecheck;
-  if (inited) return inited > 0 ? 0 : -1;
-  if (gs_lazy_open(&lib) != 0) {
-    inited = -1;
-    return -1;
-  }
-  if (gs_curl_api_.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    snprintf(lib.why, sizeof lib.why, "curl_global_init failed");
-    inited = -1;
-    return -1;
-  }
-  inited = 1;
-  return 0;
+  return gsl_open(&lib);
 }

@@ -317,6 +317,8 @@ static long backoff_ms (struct gs_engine *e, const struct gs_retry_policy *p,
   return d / 2 + (long)(next_random(e) % (uint64_t)(d / 2 + 1));
 }
 
+static const struct gs_attempt no_attempts;   /* attempts of a request never started */
+
 static void report (struct gs_engine *e, struct gs_request *r,
                     CURLcode code, long status, int sent, long ra,
                     int deadline_hit, double elapsed, long connects) {
@@ -346,7 +348,8 @@ static void report (struct gs_engine *e, struct gs_request *r,
   res.sent = sent;
   res.deadline_hit = deadline_hit;
   res.retry_after_ms = ra;
-  res.attempts = r->attempts;
+  /* never NULL for the callback, even before any attempt was made */
+  res.attempts = r->attempts ? r->attempts : &no_attempts;
   res.nattempts = r->nattempts;
   r->done(r, &res, r->ud);
   request_free(r);
@@ -544,7 +547,7 @@ struct gs_engine *gs_engine_new (uv_loop_t *loop,
 ** that never sends one never loads libcurl (see curl_lazy.h). */
 static int engine_ready (struct gs_engine *e) {
   if (e->multi) return 0;
-  if (gs_curl_open() != 0) return -1;
+  if (gsl_curl_open() != 0) return -1;
   e->multi = curl_multi_init();
   if (!e->multi) return -1;
   curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);

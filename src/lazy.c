@@ -3,18 +3,18 @@
 ** dlopen a library by soname and resolve a list of symbols (lazy.h).
 */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "lazy.h"
 
-int gs_lazy_open (struct gs_lazy *lib) {
-  void *h;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int open_library (struct gsl_library *lib) {
   size_t i;
-  if (lib->state) return lib->state > 0 ? 0 : -1;
-  lib->state = -1;
   /* RTLD_LOCAL: its symbols stay out of the global scope */
-  h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+  void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     snprintf(lib->why, sizeof lib->why, "cannot load %s: %s", lib->soname, dlerror());
     return -1;
@@ -23,11 +23,20 @@ int gs_lazy_open (struct gs_lazy *lib) {
     void *sym = dlsym(h, lib->names[i]);
     if (!sym) {
       snprintf(lib->why, sizeof lib->why, "%s has no %s", lib->soname, lib->names[i]);
+      dlclose(h);
       return -1;
     }
     /* a function pointer the size of void *, as POSIX dlsym requires */
     memcpy(lib->slots[i], &sym, sizeof sym);
   }
-  lib->state = 1;
-  return 0;
+  return lib->init ? lib->init(lib) : 0;
+}
+
+int gsl_open (struct gsl_library *lib) {
+  int state;
+  pthread_mutex_lock(&lock);
+  if (!lib->state) lib->state = open_library(lib) == 0 ? 1 : -1;
+  state = lib->state;
+  pthread_mutex_unlock(&lock);
+  return state > 0 ? 0 : -1;
 }

@@ -11,33 +11,37 @@
 #include <stddef.h>
 
 /* One library: its soname, the symbols wanted and where each goes (the
-** address of a function pointer). state: 0 not tried, 1 open, -1 failed. */
-struct gs_lazy {
+** address of a function pointer), and what to run once they are found
+** (NULL: nothing; non-zero: failed, reason in why). state: 0 not tried,
+** 1 open, -1 failed. The gsl_ names stay out of libgigstack's exports. */
+struct gsl_library {
   const char *soname;
   const char *const *names;
   void *const *slots;
   size_t n;
+  int (*init) (struct gsl_library *lib);
   int state;
   char why[256];
 };
 
-/* 0 when the library is open and every symbol found (cheap after the
-** first call), else -1 with the reason in lib->why. */
-int gs_lazy_open (struct gs_lazy *lib);
+/* 0 when the library is open, every symbol found and init done, else -1
+** with the reason in lib->why. The first call does the work, under a
+** lock: engines on several threads may make their first request at once. */
+int gsl_open (struct gsl_library *lib);
 
 /* In a file that first defines GS_LAZY_API as its struct of function
 ** pointers: `lib`, the library with the functions of LIST (an X-macro of
-** X(ret, name, args)) found by soname, and `typecheck`, never called,
+** X(ret, name, args)) found by soname and set up by init, and `typecheck`, never called,
 ** in which the compiler checks every pointer against the header's
 ** prototype (sizeof does not evaluate: nothing is linked). */
 #define GS_LAZY_NAME(ret, name, args) #name,
 #define GS_LAZY_SLOT(ret, name, args) &GS_LAZY_API.name,
 #define GS_LAZY_CHECK(ret, name, args) (void)sizeof(&name == GS_LAZY_API.name);
-#define GS_LAZY_LIBRARY(LIST, soname) \
+#define GS_LAZY_LIBRARY(LIST, soname, init) \
   static const char *const names[] = { LIST(GS_LAZY_NAME) }; \
   static void *const slots[] = { LIST(GS_LAZY_SLOT) }; \
-  static struct gs_lazy lib = { soname, names, slots, \
-                                sizeof names / sizeof names[0], 0, "" }; \
+  static struct gsl_library lib = { soname, names, slots, \
+                                    sizeof names / sizeof names[0], init, 0, "" }; \
   static void typecheck (void) { LIST(GS_LAZY_CHECK) }
 
 #endif

@@ -16,7 +16,7 @@
 /* libcrypto opens with the first call (crypto_lazy.h) */
 static int no_crypto (lua_State *L) {
   lua_pushnil(L);
-  lua_pushstring(L, gs_crypto_error());
+  lua_pushstring(L, gsl_crypto_error());
   return 2;
 }
 
@@ -60,7 +60,7 @@ static unsigned char *decode64 (lua_State *L, const char *s, size_t n, size_t *o
 static int l_b64enc (lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  if (gs_crypto_open() != 0) return no_crypto(L);
+  if (gsl_crypto_open() != 0) return no_crypto(L);
   push_base64(L, (const unsigned char *)s, n);
   return 1;
 }
@@ -70,7 +70,7 @@ static int l_b64dec (lua_State *L) {
   size_t n, len;
   const char *s = luaL_checklstring(L, 1, &n);
   unsigned char *out;
-  if (gs_crypto_open() != 0) return no_crypto(L);
+  if (gsl_crypto_open() != 0) return no_crypto(L);
   out = decode64(L, s, n, &len);
   if (!out) return fail(L, "base64_decode: not base64 text");
   lua_pushlstring(L, (const char *)out, len);
@@ -82,7 +82,7 @@ static int l_sign (lua_State *L) {
   size_t kn, dn, siglen = 0;
   const char *pem = luaL_checklstring(L, 1, &kn);
   const char *data = luaL_checklstring(L, 2, &dn);
-  if (gs_crypto_open() != 0) return no_crypto(L);
+  if (gsl_crypto_open() != 0) return no_crypto(L);
   BIO *bio = BIO_new_mem_buf(pem, (int)kn);
   EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
   EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -132,7 +132,7 @@ static int l_verify (lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &dn);
   const char *b64 = luaL_checklstring(L, 3, &sn);
   unsigned char *sig;
-  if (gs_crypto_open() != 0) return no_crypto(L);
+  if (gsl_crypto_open() != 0) return no_crypto(L);
   sig = decode64(L, b64, sn, &siglen);
   EVP_PKEY *key;
   EVP_MD_CTX *md;
@@ -165,7 +165,7 @@ static int l_verify (lua_State *L) {
 static int l_x509 (lua_State *L) {
   size_t n;
   const char *pem = luaL_checklstring(L, 1, &n);
-  if (gs_crypto_open() != 0) return no_crypto(L);
+  if (gsl_crypto_open() != 0) return no_crypto(L);
   BIO *bio = BIO_new_mem_buf(pem, (int)n);
   X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
   unsigned char *der = NULL;

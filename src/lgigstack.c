@@ -193,7 +193,8 @@ static void on_done (struct gs_request *r, const struct gs_response *res,
     ev->retry_after_ms = res->retry_after_ms;
     ev->attempts = malloc(sizeof *ev->attempts * (size_t)(res->nattempts + 1));
     if (ev->attempts) {
-      memcpy(ev->attempts, res->attempts, sizeof *ev->attempts * (size_t)res->nattempts);
+      if (res->nattempts > 0)
+        memcpy(ev->attempts, res->attempts, sizeof *ev->attempts * (size_t)res->nattempts);
       ev->nattempts = res->nattempts;
     }
   }
@@ -268,7 +269,7 @@ static size_t read_parts (lua_State *L, struct gs_part *parts) {
   luaL_checktype(L, t, LUA_TTABLE);
   n = lua_rawlen(L, t);
   luaL_argcheck(L, n >= 1 && n <= MAX_PARTS, 1, "parts: 1 to 16 parts");
-  luaL_checkstack(L, (int)n * 6, "too many parts");
+  luaL_checkstack(L, (int)n * 6 + 2, "too many parts");   /* + a failure's two values */
   for (i = 0; i < n; i++) {
     struct gs_part *p = &parts[i];
     int pt;
@@ -369,7 +370,7 @@ static int l_request (lua_State *L) {
   if (!l->u.req) {
     live_unlink(l);
     luaL_pushfail(L);
-    lua_pushstring(L, gs_curl_open() != 0 ? gs_curl_error()
+    lua_pushstring(L, gsl_curl_open() != 0 ? gsl_curl_error()
                       : "invalid request (method must be upper-case letters)");
     return 2;
   }
@@ -974,9 +975,9 @@ static int l_unsetenv (lua_State *L) {
 /* core.curl_version() -> the loaded libcurl's version (loads it), or
 ** fail, reason. */
 static int l_curl_version (lua_State *L) {
-  if (gs_curl_open() != 0) {
+  if (gsl_curl_open() != 0) {
     luaL_pushfail(L);
-    lua_pushstring(L, gs_curl_error());
+    lua_pushstring(L, gsl_curl_error());
     return 2;
   }
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

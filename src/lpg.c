@@ -348,9 +348,9 @@ int gs_pg_connect (lua_State *L) {
   struct ctx *c = gs_core_ctx(L);
   const char *info = luaL_checkstring(L, 1);
   struct pgconn *p;
-  if (gs_pq_open() != 0) {
+  if (gsl_pq_open() != 0) {
     luaL_pushfail(L);
-    lua_pushstring(L, gs_pq_error());
+    lua_pushstring(L, gsl_pq_error());
     return 2;
   }
   p = lua_newuserdatauv(L, sizeof *p, 0);

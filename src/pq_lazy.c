@@ -15,15 +15,15 @@
 #endif
 #endif
 
-#define GS_LAZY_API gs_pq_api_
-struct gs_pq_api gs_pq_api_;
-GS_LAZY_LIBRARY(GS_PQ_FUNCS, GS_PQ_SONAME)
+#define GS_LAZY_API gsl_pq_api
+struct gsl_pq_api gsl_pq_api;
+GS_LAZY_LIBRARY(GS_PQ_FUNCS, GS_PQ_SONAME, NULL)
 
-const char *gs_pq_error (void) {
+const char *gsl_pq_error (void) {
   return lib.why[0] ? lib.why : "libpq is not loaded";
 }
 
-int gs_pq_open (void) {
+int gsl_pq_open (void) {
   (void)typecheck;
-  return gs_lazy_open(&lib);
+  return gsl_open(&lib);
 }

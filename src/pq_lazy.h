@@ -2,7 +2,7 @@
 ** pq_lazy.h
 ** libpq is opened when a script first connects to PostgreSQL (see
 ** lazy.h). Include after <libpq-fe.h>: the PQ calls below then go
-** through pointers that gs_pq_open() fills.
+** through pointers that gsl_pq_open() fills.
 */
 #ifndef GS_PQ_LAZY_H
 #define GS_PQ_LAZY_H
@@ -37,44 +37,44 @@
   X(int, PQsocket, (const PGconn *)) \
   X(ConnStatusType, PQstatus, (const PGconn *))
 
-struct gs_pq_api {
+struct gsl_pq_api {
 #define GS_PQ_FIELD(ret, name, args) ret (*name) args;
   GS_PQ_FUNCS(GS_PQ_FIELD)
 #undef GS_PQ_FIELD
 };
 
-extern struct gs_pq_api gs_pq_api_;
+extern struct gsl_pq_api gsl_pq_api;
 
-/* 0 when libpq is open, else -1 with the reason in gs_pq_error(). */
-int gs_pq_open (void);
-const char *gs_pq_error (void);
+/* 0 when libpq is open, else -1 with the reason in gsl_pq_error(). */
+int gsl_pq_open (void);
+const char *gsl_pq_error (void);
 
 #ifndef GS_PQ_LAZY_IMPL
-#define PQbackendPID (*gs_pq_api_.PQbackendPID)
-#define PQclear (*gs_pq_api_.PQclear)
-#define PQcmdTuples (*gs_pq_api_.PQcmdTuples)
-#define PQconnectPoll (*gs_pq_api_.PQconnectPoll)
-#define PQconnectStart (*gs_pq_api_.PQconnectStart)
-#define PQconsumeInput (*gs_pq_api_.PQconsumeInput)
-#define PQerrorMessage (*gs_pq_api_.PQerrorMessage)
-#define PQfinish (*gs_pq_api_.PQfinish)
-#define PQflush (*gs_pq_api_.PQflush)
-#define PQgetResult (*gs_pq_api_.PQgetResult)
-#define PQgetisnull (*gs_pq_api_.PQgetisnull)
-#define PQgetlength (*gs_pq_api_.PQgetlength)
-#define PQgetvalue (*gs_pq_api_.PQgetvalue)
-#define PQisBusy (*gs_pq_api_.PQisBusy)
-#define PQnfields (*gs_pq_api_.PQnfields)
-#define PQntuples (*gs_pq_api_.PQntuples)
-#define PQresStatus (*gs_pq_api_.PQresStatus)
-#define PQresultErrorField (*gs_pq_api_.PQresultErrorField)
-#define PQresultStatus (*gs_pq_api_.PQresultStatus)
-#define PQsendQuery (*gs_pq_api_.PQsendQuery)
-#define PQsendQueryParams (*gs_pq_api_.PQsendQueryParams)
-#define PQsetNoticeProcessor (*gs_pq_api_.PQsetNoticeProcessor)
-#define PQsetnonblocking (*gs_pq_api_.PQsetnonblocking)
-#define PQsocket (*gs_pq_api_.PQsocket)
-#define PQstatus (*gs_pq_api_.PQstatus)
+#define PQbackendPID (*gsl_pq_api.PQbackendPID)
+#define PQclear (*gsl_pq_api.PQclear)
+#define PQcmdTuples (*gsl_pq_api.PQcmdTuples)
+#define PQconnectPoll (*gsl_pq_api.PQconnectPoll)
+#define PQconnectStart (*gsl_pq_api.PQconnectStart)
+#define PQconsumeInput (*gsl_pq_api.PQconsumeInput)
+#define PQerrorMessage (*gsl_pq_api.PQerrorMessage)
+#define PQfinish (*gsl_pq_api.PQfinish)
+#define PQflush (*gsl_pq_api.PQflush)
+#define PQgetResult (*gsl_pq_api.PQgetResult)
+#define PQgetisnull (*gsl_pq_api.PQgetisnull)
+#define PQgetlength (*gsl_pq_api.PQgetlength)
+#define PQgetvalue (*gsl_pq_api.PQgetvalue)
+#define PQisBusy (*gsl_pq_api.PQisBusy)
+#define PQnfields (*gsl_pq_api.PQnfields)
+#define PQntuples (*gsl_pq_api.PQntuples)
+#define PQresStatus (*gsl_pq_api.PQresStatus)
+#define PQresultErrorField (*gsl_pq_api.PQresultErrorField)
+#define PQresultStatus (*gsl_pq_api.PQresultStatus)
+#define PQsendQuery (*gsl_pq_api.PQsendQuery)
+#define PQsendQueryParams (*gsl_pq_api.PQsendQueryParams)
+#define PQsetNoticeProcessor (*gsl_pq_api.PQsetNoticeProcessor)
+#define PQsetnonblocking (*gsl_pq_api.PQsetnonblocking)
+#define PQsocket (*gsl_pq_api.PQsocket)
+#define PQstatus (*gsl_pq_api.PQstatus)
 #endif
 
 #endif

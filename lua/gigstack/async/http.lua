@@ -87,10 +87,12 @@ function Handle:wait()
     return nil, errors.new{ kind = "cancelled", message = "request was cancelled" }
   end
   local ev
-  if sched.current() then
-    -- in a task the wait ends with the event or with the task closed
-    -- (its <close> handlers cancel): no pcall, whose C frame would hold
-    -- 20 more stack slots in every waiting coroutine
+  if getmetatable(self) == InnerHandle and sched.current() then
+    -- M.request's own handle, in a task: if the wait raises, the handle's
+    -- <close> cancels it, so no pcall, whose C frame would hold 20 more
+    -- stack slots in every waiting coroutine. A handle of M.start has no
+    -- such guard: a wait that raises (e.g. inside a C call, which cannot
+    -- yield) must cancel it here, or the request would still go out.
     ev = sched.await(self.token)
   else
     local ok
