@@ -11,16 +11,110 @@ local M = {}
 --- The emulator's exchange rates to MXN (text: exact decimals).
 M.RATES = { MXN = "1", USD = "17.250000", EUR = "18.700000" }
 
+-- ===== fast path: integer cents =====
+--
+-- The common line (a whole quantity, a price in cents, Tasa or Exento
+-- taxes, nothing near the range limits) is priced in integer cents and
+-- micro-units instead of Decimal tables: the same half-up rounding as
+-- gigstack.fiscal.tax, so the same amounts (spec/mock_fast_spec.lua
+-- compares both paths over generated lines). Anything else, or any
+-- figure past SMALL (where a product could leave a Lua integer), takes
+-- the general path. Only M.items makes such "compact" lines; M.line
+-- without `compact` returns tax.line's Decimal line as before.
+
+local SMALL = 3037000499          -- a, b <= SMALL: a * b fits a Lua integer
+local MICRO = 1000000             -- rates at 6 decimals, as tax.line reads them
+local MAX_QTY, MAX_PRICE = 1000000, 1000000000000
+
+-- rate (a Lua number) -> its micro-units as tax.line rounds it
+-- (decimal.new(rate):round(6)), or false; bounded: emptied when full
+local micro_cache, micro_cached = {}, 0
+
+local function micro_of(rate)
+  local m = micro_cache[rate]
+  if m ~= nil then return m end
+  m = false
+  if rate ~= rate then return m end
+  local d = decimal.parse(rate)
+  if d then
+    local ok, r = pcall(d.round, d, 6)
+    if ok and r.scale == 6 and r.coef >= 0 and r.coef <= SMALL then m = r.coef end
+  end
+  if micro_cached >= 256 then micro_cache, micro_cached = {}, 0 end
+  micro_cache[rate] = m
+  micro_cached = micro_cached + 1
+  return m
+end
+
+-- x * micro / 10^6 rounded half-up, for 0 <= x, micro <= SMALL
+local function tax_cents(x, micro)
+  local p = x * micro
+  local q, r = p // MICRO, p % MICRO
+  if 2 * r >= MICRO then q = q + 1 end
+  return q
+end
+
+--- The line's figures in integer cents, or nil when it is not the
+-- common case. qty: the validated quantity; specs: as M.line builds them
+-- (no tax-inclusive price); discount: cents or nil.
+function M.fast_line(qty, price_cents, discount, specs)
+  local q = math.tointeger(qty)
+  if not q or q < 1 or q > MAX_QTY or price_cents < 0 or price_cents > MAX_PRICE then return nil end
+  local importe = q * price_cents
+  local descuento = discount or 0
+  local base = importe - descuento
+  -- (a discount past the importe: the general path, which refuses it)
+  if descuento < 0 or base < 0 or base > SMALL then return nil end
+  local ieps, tras, ret, any_ret = 0, 0, 0, false
+  -- IEPS first: an IVA is on the price plus the transferred IEPS (tax.line)
+  for pass = 1, 2 do
+    for i = 1, #specs do
+      local t = specs[i]
+      local impuesto = t.type
+      if (pass == 1) == (impuesto == "IEPS") then
+        if t.withholding then any_ret = true end
+        if t.factor == "Tasa" then
+          local micro = micro_of(t.rate)
+          if not micro then return nil end
+          local tbase = impuesto == "IVA" and base + ieps or base
+          if tbase > SMALL then return nil end
+          local amount = tax_cents(tbase, micro)
+          if t.withholding then ret = ret + amount
+          else
+            tras = tras + amount
+            if impuesto == "IEPS" then ieps = ieps + amount end
+          end
+        elseif t.factor ~= "Exento" then
+          return nil                 -- Cuota: on the units, the general path
+        end
+      end
+    end
+  end
+  return { compact = true, importe = importe, descuento = descuento, traslados = tras,
+    retenciones = ret, any_retencion = any_ret, quantity = qty, price = price_cents,
+    discount = discount, specs = specs }
+end
+
+-- The Decimal line (tax.line's) of a compact one: the general path's call.
+local function materialize(line)
+  return tax.line{ quantity = line.quantity, unit_price = decimal.from_units(line.price, 2),
+    taxes = line.specs, decimals = 2, discount = line.discount and decimal.from_units(line.discount, 2) }
+end
+M.materialize = materialize
+
 --- Validate one register item's quantity and taxes, then compute its
--- amounts with gigstack.fiscal.tax (the SAT's per-concept rounding, in cents).
-function M.line(c, item, path, price_cents)
+-- amounts with gigstack.fiscal.tax (the SAT's per-concept rounding, in
+-- cents). With `compact`, a common line may come back as M.fast_line's
+-- integer figures (only M.totals reads those).
+function M.line(c, item, path, price_cents, compact)
   local qty = item.quantity
   if qty == nil then qty = 1 end
   if type(qty) ~= "number" then
     c:add(path .. ".quantity", "must be a number"); qty = nil
   elseif qty <= 0 then
     c:add(path .. ".quantity", "must be greater than 0"); qty = nil
-  else
+  elseif not (math.type(qty) == "integer" or (qty < 1e15 and qty == math.floor(qty))) then
+    -- (a whole number reads with 0 decimals)
     local d = decimal.parse(qty)
     if not d or d.scale > 6 then   -- the CFDI's Cantidad takes at most 6 decimals
       c:add(path .. ".quantity", "must have at most 6 decimals (CFDI Cantidad)"); qty = nil
@@ -30,43 +124,55 @@ function M.line(c, item, path, price_cents)
   if taxes ~= nil and taxes ~= json.null and type(taxes) ~= "table" then
     c:add(path .. ".taxes", "must be an array"); taxes = nil
   end
-  local specs, inclusive, iva = {}, {}, nil
-  for i, t in ipairs(type(taxes) == "table" and taxes or {}) do
-    local tp = path .. ".taxes[" .. i .. "]"
-    local impuesto = sat.impuesto(t.type)
-    local factor = t.factor or "Tasa"
-    local withholding = t.withholding == true
-    if impuesto == "IVA" and not withholding then
-      if iva then c:add(tp, "a second transferred IVA on one line (taxes[" .. iva .. "])") end
-      iva = iva or i
-    end
-    if not impuesto then
-      c:add(tp .. ".type", "must be IVA, ISR or IEPS")
-    elseif factor ~= "Exento" and type(t.rate) ~= "number" then
-      c:add(tp .. ".rate", "must be a number (0.16 for IVA 16%)")
-    else
-      local ok, why = sat.tasa_allows(impuesto, factor, t.rate, withholding)
-      if not ok then c:add(tp .. ".rate", why)
+  local specs, inclusive, iva = {}, nil, nil
+  if type(taxes) == "table" then
+    for i, t in ipairs(taxes) do
+      local impuesto = sat.impuesto(t.type)
+      local factor = t.factor or "Tasa"
+      local withholding = t.withholding == true
+      if impuesto == "IVA" and not withholding then
+        if iva then
+          c:add(path .. ".taxes[" .. i .. "]", "a second transferred IVA on one line (taxes[" .. iva .. "])")
+        end
+        iva = iva or i
+      end
+      if not impuesto then
+        c:add(path .. ".taxes[" .. i .. "].type", "must be IVA, ISR or IEPS")
+      elseif factor ~= "Exento" and type(t.rate) ~= "number" then
+        c:add(path .. ".taxes[" .. i .. "].rate", "must be a number (0.16 for IVA 16%)")
       else
-        specs[#specs + 1] = { type = impuesto, factor = factor, rate = t.rate, withholding = withholding }
-        if t.inclusive == true then inclusive[#inclusive + 1] = specs[#specs] end
+        local ok, why = sat.tasa_allows(impuesto, factor, t.rate, withholding)
+        if not ok then c:add(path .. ".taxes[" .. i .. "].rate", why)
+        else
+          local spec = { type = impuesto, factor = factor, rate = t.rate, withholding = withholding }
+          specs[#specs + 1] = spec
+          if t.inclusive == true then
+            inclusive = inclusive or {}
+            inclusive[#inclusive + 1] = spec
+          end
+        end
       end
     end
   end
   if not qty or not price_cents or #c.problems > 0 then return nil end
-  local price = decimal.from_units(price_cents, 2)
-  if #inclusive > 0 then
+  local price
+  if inclusive then
     -- the price includes these taxes: back to the pre-tax unit price
-    local ok, gross = pcall(tax.unit_price_from_gross, price, inclusive, 6)
+    local ok, gross = pcall(tax.unit_price_from_gross, decimal.from_units(price_cents, 2), inclusive, 6)
     if not ok then c:add(path .. ".unit_price", "is out of range"); return nil end
     price = gross
   end
   local discount = c:amount(item, "discount", path .. ".discount")
-  local ok, line = pcall(tax.line, { quantity = qty, unit_price = price, taxes = specs, decimals = 2,
-    discount = discount and decimal.from_units(discount, 2) })
-  if not ok then
-    c:add(path .. ".unit_price", "quantity × unit_price is out of range")
-    return nil
+  local line = compact and not inclusive and M.fast_line(qty, price_cents, discount, specs)
+  if not line then
+    price = price or decimal.from_units(price_cents, 2)
+    local ok
+    ok, line = pcall(tax.line, { quantity = qty, unit_price = price, taxes = specs, decimals = 2,
+      discount = discount and decimal.from_units(discount, 2) })
+    if not ok then
+      c:add(path .. ".unit_price", "quantity × unit_price is out of range")
+      return nil
+    end
   end
   if line.descuento > line.importe then
     c:add(path .. ".discount", "must not exceed quantity × unit_price")
@@ -75,11 +181,43 @@ function M.line(c, item, path, price_cents)
   return line
 end
 
+-- "1234.50" as Decimal:format(2) writes cents
+local function cents_text(v)
+  if v >= 0 then return string.format("%d.%02d", v // 100, v % 100) end
+  return decimal.from_units(v, 2):format(2)
+end
+
 -- Document totals from the computed lines, grouped and rounded as a
--- CFDI's (gigstack.fiscal.tax.document).
+-- CFDI's (gigstack.fiscal.tax.document). Lines all compact and a
+-- currency of 2 decimals: every line amount is already in cents, so the
+-- groups' roundings change nothing and the totals are integer sums.
 function M.totals(payment, lines, currency)
-  local doc = tax.document{ lines = lines, currency = currency }
   local places = sat.decimals(currency)
+  local all_compact = places == 2
+  for i = 1, #lines do
+    if not lines[i].compact then all_compact = false; break end
+  end
+  if all_compact then
+    local sub, desc, tt, tr = 0, 0, 0, 0
+    for i = 1, #lines do
+      local l = lines[i]
+      sub, desc = sub + l.importe, desc + l.descuento
+      tt, tr = tt + l.traslados, tr + l.retenciones
+    end
+    payment.subtotal = json.raw(cents_text(sub))
+    payment.taxes = json.raw(cents_text(tt))
+    payment.withholding_taxes = json.raw(cents_text(tr))
+    payment.total = json.raw(cents_text(sub - desc + tt - tr))
+    return
+  end
+  local full = lines
+  for i = 1, #lines do
+    if lines[i].compact then
+      if full == lines then full = table.move(lines, 1, #lines, 1, {}) end
+      full[i] = materialize(lines[i])
+    end
+  end
+  local doc = tax.document{ lines = full, currency = currency }
   local function raw(d) return json.raw((d or decimal.zero):format(places)) end
   payment.subtotal = raw(doc.subtotal)
   payment.taxes = raw(doc.total_traslados)
@@ -137,7 +275,7 @@ function M.items(ctx, c, items)
       if type(copy.unit_price) == "table" then copy.unit_price = tonumber(copy.unit_price.text) end
       c:string(copy, "description", path .. ".description", true)
       local price = c:amount(copy, "unit_price", path .. ".unit_price", true)
-      lines[#lines + 1] = M.line(c, copy, path, price)
+      lines[#lines + 1] = M.line(c, copy, path, price, true)
       copy.product_key = copy.product_key or "01010101"
       copy.unit_key = copy.unit_key or "E48"
       if not sat.clave_unidad(copy.unit_key) then
