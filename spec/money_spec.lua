@@ -48,3 +48,38 @@ describe("money", function()
     end
   end)
 end)
+
+describe("money.scaled's whole-number shortcut", function()
+  -- the general way: decimal.parse, then units at `places` (out of range: an error)
+  local function general(v, places)
+    local d, err = decimal.parse(v)
+    if not d then return nil, err end
+    local ok, units = pcall(d.units, d, places)
+    if not ok then return nil, "is out of range" end
+    return units
+  end
+
+  it("gives what parse and units give, over generated and edge values", function()
+    local values = { 0, -0.0, 0.0, 1, -1, 1500.0, 1e15 - 1, 1e15, -1e15 + 1, 1e15 + 2, 2 ^ 53, 1e17,
+      math.maxinteger, math.mininteger, math.maxinteger // 100, math.maxinteger // 100 + 1,
+      -(math.maxinteger // 100), -(math.maxinteger // 100) - 1, 0.5, 1500.25, 0 / 0, math.huge }
+    local state = 12
+    for _ = 1, 5000 do
+      state = (state * 6364136223846793005 + 1442695040888963407) & 0x7fffffffffffffff
+      local digits = state % 19
+      local n = (state >> 8) % math.tointeger(10 ^ digits)
+      if state & 1 == 1 then n = -n end
+      values[#values + 1] = n
+      values[#values + 1] = n + 0.0
+    end
+    for _, v in ipairs(values) do
+      for _, places in ipairs{ 0, 2, 6, 12, 18, 19 } do
+        local a, ae = money.scaled(v, places)
+        local b, be = general(v, places)
+        assert.equals(b, a, tostring(v) .. " at " .. places)
+        assert.equals(be, ae, tostring(v) .. " at " .. places)
+        assert.equals(math.type(b), math.type(a))
+      end
+    end
+  end)
+end)

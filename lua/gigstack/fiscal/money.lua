@@ -9,7 +9,16 @@ local M = {}
 
 --- An integer scaled by 10^places (half-up) from a number or decimal
 -- string, or nil, message.
+local POW10 = decimal.POW10
+
 function M.scaled(v, places)
+  -- a whole number (what decimal.parse reads with 0 decimals), in range:
+  -- its integer times 10^places, without the two Decimals of the general way
+  local t = math.type(v)
+  if t == "integer" or (t == "float" and v > -1e15 and v < 1e15 and v == math.floor(v)) then
+    local n, f = math.tointeger(v), POW10[places]
+    if f and n ~= math.mininteger and math.abs(n) <= math.maxinteger // f then return n * f end
+  end
   local d, err = decimal.parse(v)
   if not d then return nil, err end
   local ok, units = pcall(d.units, d, places)

@@ -119,21 +119,38 @@ end
 
 --- Is `rate` allowed for impuesto/factor as traslado or retención per
 -- c_TasaOCuota (Fijo exact, Rango inclusive)? Returns true or false, reason.
+--
+-- A rate given as a number that was allowed is remembered (by impuesto,
+-- factor, withholding and the number; bounded: emptied when full): the
+-- same few rates come in every request, and the catalog never changes.
+local allowed, allowed_n = { [true] = {}, [false] = {} }, 0
+
 function M.tasa_allows(impuesto, factor, rate, withholding)
   if factor == "Exento" then
     if withholding then return false, "Exento applies only to transferred taxes" end
     return true
   end
+  local memo = allowed[not not withholding][impuesto]
+  memo = memo and memo[factor]
+  if memo and memo[rate] then return true end
   local r, err = decimal.parse(rate)
   if not r then return false, err end
   local seen = {}
   for _, row in ipairs(tasas()) do
     if row.impuesto == impuesto and row.factor == factor
         and ((withholding and row.retencion) or (not withholding and row.traslado)) then
-      if row.fijo then
-        if r == row.valor then return true end
-      else
-        if r >= row.minimo and r <= row.valor then return true end
+      if row.fijo and r == row.valor or not row.fijo and r >= row.minimo and r <= row.valor then
+        if type(rate) == "number" and type(impuesto) == "string" and type(factor) == "string" then
+          if allowed_n >= 512 then allowed, allowed_n = { [true] = {}, [false] = {} }, 0 end
+          local by_imp = allowed[not not withholding]
+          local by_factor = by_imp[impuesto] or {}
+          by_imp[impuesto] = by_factor
+          local rates = by_factor[factor] or {}
+          by_factor[factor] = rates
+          rates[rate] = true     -- a NaN never gets here: parse refuses it
+          allowed_n = allowed_n + 1
+        end
+        return true
       end
       seen[#seen + 1] = row.text
     end
