@@ -326,60 +326,72 @@ local function find_route(e, method, path)
   wire.fail(404, "resource_not_found", "no endpoint " .. method .. " /v2" .. path)
 end
 
+-- One request, under Emulator:handle's pcall (a function of its own, not
+-- a closure made per request).
+local function dispatch(self, req)
+  -- invoice files: plain URLs, fetched without auth (as the CLI does)
+  local file_team, uuid, ext = req.path:match("^/files/([%w_]+)/([%x%-]+)%.(%a+)$")
+  if file_team and req.method == "GET" and (ext == "xml" or ext == "pdf") then
+    local invoices = peers.invoices
+    local ctx = setmetatable({ store = self.store, team = file_team }, Ctx)
+    local inv = invoices.find(ctx, uuid)
+    if ext == "xml" then return 200, invoices.xml(ctx, inv), "application/xml" end
+    return 200, invoices.pdf(inv), "application/pdf"
+  end
+  local path = req.path:match("^/v2(/.*)$")
+  if not path then wire.fail(404, "resource_not_found", "the API lives under /v2") end
+  local route, caps = find_route(self, req.method, path)
+  local auth = req.headers.authorization or ""
+  local key = auth:match("^[Bb]earer%s+(%S+)$")
+  local own = key and self.store.keys[key]
+  if not own and key and jwt.shaped(key) then
+    -- a JWT-shaped test key: its team claim is the caller's team
+    local claims, why = jwt.verify(key)
+    if not claims then wire.fail(401, "invalid_token", "invalid API key: " .. why) end
+    if not self.store.teams[claims.team] then
+      wire.fail(401, "invalid_token", "invalid API key: team " .. claims.team .. " does not exist")
+    end
+    own = claims.team
+  end
+  if not own then
+    wire.fail(401, "unauthorized", key and "invalid API key"
+      or "missing Authorization: Bearer <api key> header")
+  end
+  local team = M.resolve_team(self.store, own, req.query.team)
+  -- test hook: X-Mock-Now (unix seconds) is "now" for this request,
+  -- so a spec can create records at chosen times
+  local now = req.headers["x-mock-now"]
+  if now ~= nil then
+    local t = tostring(now):match("^%d+$") and math.tointeger(tonumber(now))
+    if not t then wire.fail(400, "invalid_field_value", "X-Mock-Now: must be unix seconds") end
+    local saved = self.store.clock
+    self.store.clock = function() return t end
+    local ok, a, b, c, d = pcall(function() return self:route_call(route, req, caps, team, own) end)
+    self.store.clock = saved
+    if not ok then error(a, 0) end
+    return a, b, c, d
+  end
+  return self:route_call(route, req, caps, team, own)
+end
+
+-- Does the failed request's route answer in the older generation's
+-- error shape? Only a request under /v2 whose route is known does (as
+-- when dispatch found it); asked again only when a request failed.
+local function older_of(self, req)
+  local path = req.path:match("^/v2(/.*)$")
+  if not path then return false end
+  local ok, route = pcall(find_route, self, req.method, path)
+  return ok and route.older or false
+end
+
 --- Answer one request {method, path, query, headers, body}; returns
 -- status, body table, content type (nil: JSON) and, when the handler
 -- has it already, the body's JSON text.
 function Emulator:handle(req)
   self.requests = self.requests + 1
-  local older = false
-  local ok, status, payload, ctype, text = pcall(function()
-    -- invoice files: plain URLs, fetched without auth (as the CLI does)
-    local file_team, uuid, ext = req.path:match("^/files/([%w_]+)/([%x%-]+)%.(%a+)$")
-    if file_team and req.method == "GET" and (ext == "xml" or ext == "pdf") then
-      local invoices = peers.invoices
-      local ctx = setmetatable({ store = self.store, team = file_team }, Ctx)
-      local inv = invoices.find(ctx, uuid)
-      if ext == "xml" then return 200, invoices.xml(ctx, inv), "application/xml" end
-      return 200, invoices.pdf(inv), "application/pdf"
-    end
-    local path = req.path:match("^/v2(/.*)$")
-    if not path then wire.fail(404, "resource_not_found", "the API lives under /v2") end
-    local route, caps = find_route(self, req.method, path)
-    older = route.older
-    local auth = req.headers.authorization or ""
-    local key = auth:match("^[Bb]earer%s+(%S+)$")
-    local own = key and self.store.keys[key]
-    if not own and key and jwt.shaped(key) then
-      -- a JWT-shaped test key: its team claim is the caller's team
-      local claims, why = jwt.verify(key)
-      if not claims then wire.fail(401, "invalid_token", "invalid API key: " .. why) end
-      if not self.store.teams[claims.team] then
-        wire.fail(401, "invalid_token", "invalid API key: team " .. claims.team .. " does not exist")
-      end
-      own = claims.team
-    end
-    if not own then
-      wire.fail(401, "unauthorized", key and "invalid API key"
-        or "missing Authorization: Bearer <api key> header")
-    end
-    local team = M.resolve_team(self.store, own, req.query.team)
-    -- test hook: X-Mock-Now (unix seconds) is "now" for this request,
-    -- so a spec can create records at chosen times
-    local now = req.headers["x-mock-now"]
-    if now ~= nil then
-      local t = tostring(now):match("^%d+$") and math.tointeger(tonumber(now))
-      if not t then wire.fail(400, "invalid_field_value", "X-Mock-Now: must be unix seconds") end
-      local saved = self.store.clock
-      self.store.clock = function() return t end
-      local ok, a, b, c, d = pcall(function() return self:route_call(route, req, caps, team, own) end)
-      self.store.clock = saved
-      if not ok then error(a, 0) end
-      return a, b, c, d
-    end
-    return self:route_call(route, req, caps, team, own)
-  end)
+  local ok, status, payload, ctype, text = pcall(dispatch, self, req)
   if ok then return status, payload, ctype, text end
-  if wire.is_fail(status) then return status.status, wire.error_body(status, older) end
+  if wire.is_fail(status) then return status.status, wire.error_body(status, older_of(self, req)) end
   io.stderr:write("gigstack mock: handler error: ", tostring(status), "\n")
   return 500, { message = "internal emulator error", error = "internal_server_error" }
 end
