@@ -117,14 +117,13 @@ local function tasas()
   return tasa_rows
 end
 
---- Is `rate` allowed for impuesto/factor as traslado or retención per
--- c_TasaOCuota (Fijo exact, Rango inclusive)? Returns true or false, reason.
---
--- A rate given as a number that was allowed is remembered (by impuesto,
--- factor, withholding and the number; bounded: emptied when full): the
+-- A rate given as a number that was allowed is remembered (by side,
+-- impuesto, factor and the number; bounded: emptied when full): the
 -- same few rates come in every request, and the catalog never changes.
 local allowed, allowed_n = { [true] = {}, [false] = {} }, 0
 
+--- Is `rate` allowed for impuesto/factor as traslado or retención per
+-- c_TasaOCuota (Fijo exact, Rango inclusive)? Returns true or false, reason.
 function M.tasa_allows(impuesto, factor, rate, withholding)
   if factor == "Exento" then
     if withholding then return false, "Exento applies only to transferred taxes" end
