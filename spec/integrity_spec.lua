@@ -211,21 +211,7 @@ describe("the journal", function()
     local path, log = tmpfile(), tmpfile()
     local script = tmpfile() .. ".lua"
     local f = assert(io.open(script, "w"))
-    -- the work takes 300 ms, far longer than the two processes' start skew
-    f:write([[
-local gigstack = require "gigstack"
-local j = require("gigstack.runner.journal").open(arg[1])
-gigstack.run(function()
-  assert(j:once(arg[3], function()
-    local out = assert(io.open(arg[2], "a"))
-    out:write(arg[3], "\n")
-    out:close()
-    gigstack.sleep(0.3)
-    return true
-  end))
-end)
-j:close()
-]])
+    f:write(support.ONCE_SCRIPT)
     f:close()
     for i = 1, 10 do
       local cmd = RUN .. " " .. script .. " " .. path .. " " .. log .. " key" .. i

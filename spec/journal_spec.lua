@@ -140,21 +140,7 @@ for _, backend in ipairs(BACKENDS) do
     it("runs the work once when two processes claim the same key at once (10 pairs)", function()
       local loc, log = backend.location(), tmpfile()
       local script = tmpfile() .. ".lua"
-      -- the work takes 300 ms, far longer than the two processes' start skew
-      write(script, [[
-local gigstack = require "gigstack"
-local j = require("gigstack.runner.journal").open(arg[1])
-gigstack.run(function()
-  assert(j:once(arg[3], function()
-    local out = assert(io.open(arg[2], "a"))
-    out:write(arg[3], "\n")
-    out:close()
-    gigstack.sleep(0.3)
-    return true
-  end))
-end)
-j:close()
-]])
+      write(script, support.ONCE_SCRIPT)
       local prefix = uniq("pair")
       for i = 1, 10 do
         local cmd = RUN .. " " .. script .. " '" .. loc .. "' " .. log .. " " .. prefix .. i

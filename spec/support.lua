@@ -40,6 +40,24 @@ function M.read_file(path)
   return s
 end
 
+--- A script for `gigstack-run SCRIPT JOURNAL LOG KEY`: claims KEY in the
+-- journal and, if it runs the work, appends KEY to LOG and holds the
+-- claim 300 ms (far longer than two processes' start skew).
+M.ONCE_SCRIPT = [[
+local gigstack = require "gigstack"
+local j = require("gigstack.runner.journal").open(arg[1])
+gigstack.run(function()
+  assert(j:once(arg[3], function()
+    local out = assert(io.open(arg[2], "a"))
+    out:write(arg[3], "\n")
+    out:close()
+    gigstack.sleep(0.3)
+    return true
+  end))
+end)
+j:close()
+]]
+
 --- Run a shell command; returns exit code, stdout, stderr.
 function M.sh(cmd)
   local errf = os.tmpname()

@@ -21,12 +21,8 @@ n, conc = math.tointeger(n), math.tointeger(conc)
 local KEY = "sk_bench"
 local WANT_ID = "payment_1234567890"   -- the id in bench/fixtures/payment.json
 
-local function status_kb(field)
-  local f = assert(io.open("/proc/self/status"))
-  local text = f:read("a")
-  f:close()
-  return tonumber(text:match(field .. ":%s*(%d+) kB"))
-end
+package.path = "bench/lib/?.lua;" .. package.path   -- run from the repository root
+local status_kb = require("proc").status_kb
 
 local done, bad, first_error = 0, 0, nil
 local samples = {}

@@ -15,12 +15,8 @@ if not (base and n and delay) then
   os.exit(2)
 end
 
-local function status_kb(field)
-  local f = assert(io.open("/proc/self/status"))
-  local text = f:read("a")
-  f:close()
-  return tonumber(text:match(field .. ":%s*(%d+) kB"))
-end
+package.path = "bench/lib/?.lua;" .. package.path   -- run from the repository root
+local status_kb = require("proc").status_kb
 
 local out = { requests = n, delay_ms = delay }
 gigstack.run(function()

@@ -30,6 +30,15 @@ local function unescape(s)
   end))
 end
 
+-- What the reader passes over whole: opener, closer, name (in this
+-- order: "<!--" and "<![CDATA[" before the plain "<!")
+local SKIPPED = {
+  { "<!--", "-->", "comment" },
+  { "<?", "?>", "processing instruction" },
+  { "<![CDATA[", "]]>", "CDATA" },
+  { "<!", ">", "declaration" },
+}
+
 --- Parse XML text into {name, attrs = {k = v}, order = {k...}, children}.
 -- Returns the root element or nil, message.
 function M.parse_xml(text)
@@ -39,21 +48,13 @@ function M.parse_xml(text)
   while pos <= len do
     local lt = text:find("<", pos, true)
     if not lt then break end
-    if text:sub(lt, lt + 3) == "<!--" then
-      local e = text:find("-->", lt + 4, true)
-      if not e then return nil, "xml: unterminated comment" end
-      pos = e + 3
-    elseif text:sub(lt, lt + 1) == "<?" then
-      local e = text:find("?>", lt + 2, true)
-      if not e then return nil, "xml: unterminated processing instruction" end
-      pos = e + 2
-    elseif text:sub(lt, lt + 8) == "<![CDATA[" then
-      local e = text:find("]]>", lt + 9, true)
-      if not e then return nil, "xml: unterminated CDATA" end
-      pos = e + 3
-    elseif text:sub(lt, lt + 1) == "<!" then
-      local e = text:find(">", lt + 2, true)
-      if not e then return nil, "xml: unterminated declaration" end
+    local skip
+    for _, s in ipairs(SKIPPED) do
+      if text:sub(lt, lt + #s[1] - 1) == s[1] then skip = s; break end
+    end
+    if skip then
+      local _, e = text:find(skip[2], lt + #skip[1], true)
+      if not e then return nil, "xml: unterminated " .. skip[3] end
       pos = e + 1
     elseif text:sub(lt, lt + 1) == "</" then
       local name, e = text:match("^</([%w_:%.%-]+)%s*>()", lt)
