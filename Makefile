@@ -173,7 +173,7 @@ ENGINE_OBJ = $(BUILD)/obj/engine.o $(BUILD)/obj/curl_lazy.o $(BUILD)/obj/lazy.o 
 
 .PHONY: all deps release-deps demo test suite check lint clean install install-rock \
         install-lua install-lib install-data uninstall docs werror release-check fuzz fuzz-deps \
-        coverage hardening bench bench-deps bench-journal
+        coverage hardening bench bench-deps bench-journal bench-floor
 
 all: $(BUILD)/gigstack-run $(BUILD)/gigstack/core.so $(BUILD)/libgigstack.a \
      $(BUILD)/$(SHLIB) $(BUILD)/gigstack.pc
@@ -411,10 +411,21 @@ clean:
 # BENCH_SCALE=0.25 for a quick look (request counts and durations).
 BENCH_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
             GIGSTACK_RUN="$(BUILD)/gigstack-run" BENCH_OUT="$(BUILD)/bench"
-bench: bench-deps all
+bench: bench-deps all bench-floor
 	@trap '$(BENCH_ENV) $(LUA) bench/run.lua --cleanup; exit 130' INT TERM; \
 	 $(BENCH_ENV) $(LUA) bench/run.lua
 	@$(MAKE) --no-print-directory bench-journal
+
+# The floor programs: libcurl, and libcurl + lua-cjson, with nothing of
+# ours in between (what the targets they bound can reach at best).
+FLOOR_BIN = $(BUILD)/bench/floor/libcurl_get $(BUILD)/bench/floor/libcurl_pending
+bench-floor: $(FLOOR_BIN)
+$(BUILD)/bench/floor/libcurl_get: bench/floor/libcurl_get.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra $(CURL_CFLAGS) $(LUA_CFLAGS) -o $@ $< $(CURL_LIBS) $(LUA_LIBS) -lm -ldl
+$(BUILD)/bench/floor/libcurl_pending: bench/floor/libcurl_pending.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
 # libFuzzer targets (clang): the server's request parsing over loopback,
 # and the SDK's response-to-Lua path. FUZZ_SECONDS each; corpora kept in

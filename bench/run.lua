@@ -180,6 +180,10 @@ local PY = "/usr/bin/python3"    -- Debian's python3, where python3-aiohttp live
 local HAVE_AIOHTTP = (select(2, sh(PY .. " -c 'import aiohttp' 2>/dev/null")))
 local HAVE_WRK, HAVE_CURL = have("wrk"), have("curl")
 local HAVE_HYPERFINE, HAVE_GNUPLOT = have("hyperfine"), have("gnuplot")
+-- the floor programs (bench/floor/*.c, built by `make bench`): libcurl and
+-- lua-cjson with nothing of ours, the ceiling of the targets they bound
+local FLOOR = OUT .. "/floor"
+local HAVE_FLOOR = read_file(FLOOR .. "/libcurl_get") ~= nil
 
 local node_version = NODE and (sh(NODE .. " --version"):gsub("%s+$", "")) or nil
 local node_label = "Node " .. (node_version and node_version:match("^v(%d+)") or "?") .. " fetch"
@@ -299,6 +303,19 @@ local function run_curl(base)
     timing = "process wall time (includes curl's start and reading the URL list)" }
 end
 
+--- A floor client: libcurl alone (C, the engine's options), or with every
+-- body decoded by lua-cjson in an embedded Lua (bench/floor/libcurl_get.c).
+local function floor_get(decode)
+  return function(base)
+    local out = sh(string.format("%s %s %d %d %s 2>&1", q(FLOOR .. "/libcurl_get"), q(base), N_GET, CONC,
+      decode and "--decode" or ""))
+    local r = json_line(out)
+    if not r then return { error = out:sub(1, 300) } end
+    r.timing = "in-process monotonic clock, first request to last answer"
+    return r
+  end
+end
+
 local function run_node(base)
   local out = sh(NODE .. " bench/clients/node_fetch.mjs " .. q(base) .. " " .. N_GET .. " " .. CONC .. " 2>&1")
   return json_line(out) or { error = out:sub(1, 300) }
@@ -317,6 +334,10 @@ local CLIENTS = {
   { id = "http_raw", label = "http.request, no decode", run = lua_client("http_raw") },
   { id = "core", label = "core.request/step, no tasks", run = lua_client("core") },
   { id = "wrk", label = "wrk (1 thread)", run = run_wrk, need = HAVE_WRK, why = "wrk not installed" },
+  { id = "floor_libcurl", label = "floor: libcurl alone (C, engine's options)", run = floor_get(false),
+    need = HAVE_FLOOR, why = "bench/floor not built (make bench builds it)" },
+  { id = "floor_cjson", label = "floor: libcurl + cjson.decode (C + Lua)", run = floor_get(true),
+    need = HAVE_FLOOR, why = "bench/floor not built (make bench builds it)" },
   { id = "curl_parallel", label = "curl --parallel (no decode)", run = run_curl, need = HAVE_CURL,
     why = "curl not installed" },
   { id = "node_fetch", label = node_label .. " (res.json)", run = run_node, need = NODE ~= nil,
@@ -412,6 +433,19 @@ local function section_inflight()
     .. INFLIGHT_DELAY_MS .. " 2>&1")
   stop(pid)
   results.inflight = json_line(out) or { error = out:sub(1, 300) }
+  if not HAVE_FLOOR then return end
+  -- the floor: libcurl alone, the engine's 2 KB buffer and libcurl's
+  -- minimum of 1 KB; a fresh emulator each (the last one still holds the
+  -- previous program's N connections until their answers are due)
+  results.inflight.floor = {}
+  for _, buffer in ipairs{ 2048, 1024 } do
+    local fpid, fbase = emulator_start("", "emulator_inflight_floor_" .. buffer)
+    local fout = sh(string.format("%s %s %d %d 2>&1", q(FLOOR .. "/libcurl_pending"), q(fbase .. "/ping"),
+      N_INFLIGHT, buffer))
+    stop(fpid)
+    results.inflight.floor[#results.inflight.floor + 1] = json_line(fout) or { buffer = buffer,
+      error = fout:sub(1, 300) }
+  end
 end
 
 local function sales_csv(n)
@@ -515,6 +549,20 @@ local function section_emulator_wrk()
   stop(pid)
   results.emulator = { ping = ping, register = reg,
     ratio = (ping.rps and reg.rps) and reg.rps / ping.rps or nil }
+  -- the floor: the same server and ping, a register that only decodes its
+  -- body and encodes one fixed payment (bench/floor/register_floor.lua)
+  local logfile = OUT .. "/emulator_floor.log"
+  local fpid = spawn(RUN .. " bench/floor/register_floor.lua bench/fixtures/register.json", logfile)
+  local fbase = wait_for("the floor emulator to print its URL", 15, function()
+    return (read_file(logfile) or ""):match("(http://127%.0%.0%.1:%d+/v2)")
+  end)
+  local fping = parse(sh(string.format("wrk -t1 -c%d -d%ds -H 'Authorization: Bearer sk_test_mock' %s 2>&1",
+    CONC, EMU_WRK_SECONDS, q(fbase .. "/ping"))))
+  local freg = parse(sh(string.format("wrk -t1 -c%d -d%ds -s bench/wrk/register.lua %s -- %s 2>&1",
+    CONC, EMU_WRK_SECONDS, q((fbase:gsub("/v2$", ""))), "bench/fixtures/register.json")))
+  stop(fpid)
+  results.emulator.floor = { ping = fping, register = freg,
+    ratio = (fping.rps and freg.rps) and freg.rps / fping.rps or nil }
 end
 
 -- ---------------------------------------------------------------- report
@@ -526,10 +574,13 @@ local function fmt_int(x)
 end
 local function fmt_x(x) return x and string.format("%.2fx", x) or "-" end
 
-local function target(name, value, ok_when, shown_target, figure)
+--- A target's row; `floor` is what the floor programs reached on the same
+-- measure in this run (nothing of ours in the way), where there is one.
+local function target(name, value, ok_when, shown_target, figure, floor)
   local verdict
   if value == nil then verdict = "n/a" else verdict = ok_when(value) and "PASS" or "FAIL" end
-  local t = { name = name, value = value, target = shown_target, verdict = verdict, figure = figure }
+  local t = { name = name, value = value, target = shown_target, verdict = verdict, figure = figure,
+    floor = floor }
   results.targets[#results.targets + 1] = t
   return t
 end
@@ -548,15 +599,20 @@ local function report()
   local tp = results.throughput
   local sdk, core_t = tp.sdk_get, tp.core
   local core_wrk = (core_t.rps and tp.wrk.rps) and core_t.rps / tp.wrk.rps or nil
+  local floor_wrk = (tp.floor_libcurl.rps and tp.wrk.rps) and tp.floor_libcurl.rps / tp.wrk.rps or nil
+  local fc = tp.floor_cjson
   local t_node = want("SDK payments:get vs Node fetch", sdk.vs_node, function(v) return v >= 4 end, ">= 4x",
-    fmt_x(sdk.vs_node))
+    fmt_x(sdk.vs_node), fc.vs_node and fmt_x(fc.vs_node) .. " libcurl+cjson")
   local t_curl = want("SDK payments:get vs curl --parallel", sdk.vs_curl, function(v) return v >= 1 end,
-    ">= 1.0x", fmt_x(sdk.vs_curl))
+    ">= 1.0x", fmt_x(sdk.vs_curl), fc.vs_curl and fmt_x(fc.vs_curl) .. " libcurl+cjson")
   local t_wrk = want("core.request/step vs wrk", core_wrk, function(v) return v >= 0.6 end, ">= 0.6x",
-    fmt_x(core_wrk))
+    fmt_x(core_wrk), floor_wrk and fmt_x(floor_wrk) .. " libcurl alone")
   local targets_of = {
     sdk_get = string.format("%s node %s, %s curl %s", t_node.target, t_node.verdict, t_curl.target, t_curl.verdict),
     core = string.format("%s wrk (%s) %s", t_wrk.target, fmt_x(core_wrk), t_wrk.verdict),
+    floor_libcurl = floor_wrk and string.format("ceiling of core: %s wrk", fmt_x(floor_wrk)),
+    floor_cjson = fc.vs_node and string.format("ceiling of SDK: %s node, %s curl", fmt_x(fc.vs_node),
+      fmt_x(fc.vs_curl)),
   }
   p("")
   p("== 1. throughput: nginx on loopback serving the %s-byte ApiPublicPayment envelope, %s GETs, "
@@ -601,9 +657,16 @@ local function report()
   local t_wire = want("requests on the wire of 1,000 asked", inf.on_wire,
     function(v) return v == N_INFLIGHT end, "1,000", inf.on_wire and string.format("%s (%s queued)",
       fmt_int(inf.on_wire), fmt_int(inf.queued)))
+  local floor_bytes
+  for _, f in ipairs(inf.floor or {}) do
+    if f.bytes_per_request and (not floor_bytes or f.bytes_per_request < floor_bytes) then
+      floor_bytes = f.bytes_per_request
+    end
+  end
   local t_bytes = want("bytes per request in flight", inf.bytes_per_request,
     function(v) return v <= 8192 end, "<= 8 KB", inf.bytes_per_request
-      and string.format("%.1f KB", inf.bytes_per_request / 1024))
+      and string.format("%.1f KB", inf.bytes_per_request / 1024),
+    floor_bytes and string.format("%.1f KB libcurl alone", floor_bytes / 1024))
   local t_flat = want("RSS flat over " .. fmt_int(N_FLAT) .. " requests", flat.trend_pct,
     function(v) return v <= rss_trend.LIMIT_PCT end, string.format("<= %g %% trend", rss_trend.LIMIT_PCT),
     flat.trend and string.format("%+.1f %% (%+.0f kB/100k)", flat.trend_pct, flat.trend.slope_kb_per_100k))
@@ -618,6 +681,15 @@ local function report()
     p("  VmRSS %s kB before -> %s kB with %s pending: %.1f KB per request in flight %s; all answered in %.2f s"
       .. " (%s errors)", fmt_int(inf.rss_before_kb), fmt_int(inf.rss_pending_kb), fmt_int(inf.requests),
       inf.bytes_per_request / 1024, mark(t_bytes), inf.all_answered_s, fmt_int(inf.errors))
+    for _, f in ipairs(inf.floor or {}) do
+      if f.error then
+        p("  floor, libcurl alone, %s-byte buffer: ERROR %s", fmt_int(f.buffer), f.error)
+      else
+        p("  floor, libcurl alone in C (bench/floor/libcurl_pending.c), CURLOPT_BUFFERSIZE %s: %s on the wire, "
+          .. "VmRSS %s -> %s kB = %.1f KB per request in flight", fmt_int(f.buffer), fmt_int(f.running),
+          fmt_int(f.rss_before_kb), fmt_int(f.rss_pending_kb), f.bytes_per_request / 1024)
+      end
+    end
   end
   if flat.error then
     p("  RSS over %s requests: ERROR %s", fmt_int(N_FLAT), flat.error)
@@ -654,8 +726,9 @@ local function report()
 
   local em = results.emulator
   if em.error then em.skipped = em.error end
+  local ef = em.floor or {}
   local t_emu = want("emulator register vs ping", em.ratio, function(v) return v >= 0.4 end, ">= 0.4x",
-    fmt_x(em.ratio))
+    fmt_x(em.ratio), ef.ratio and fmt_x(ef.ratio) .. " decode+encode only")
   p("")
   p("== 5. emulator under wrk (1 thread, %d connections, %d s each)", CONC, EMU_WRK_SECONDS)
   if em.skipped then
@@ -664,15 +737,23 @@ local function report()
     p("  GET  /v2/ping               %9s req/s  (%d non-2xx)", fmt_int(em.ping.rps), em.ping.errors or 0)
     p("  POST /v2/payments/register  %9s req/s  (%d non-2xx) = %s ping %s", fmt_int(em.register.rps),
       em.register.errors or 0, fmt_x(em.ratio), mark(t_emu))
+    if ef.ping then
+      p("  floor (bench/floor/register_floor.lua: the same server, a register that only decodes its body and "
+        .. "encodes one fixed payment):")
+      p("  GET  /v2/ping               %9s req/s  (%d non-2xx)", fmt_int(ef.ping.rps), ef.ping.errors or 0)
+      p("  POST /v2/payments/register  %9s req/s  (%d non-2xx) = %s ping", fmt_int(ef.register.rps),
+        ef.register.errors or 0, fmt_x(ef.ratio))
+    end
   end
 
   p("")
   p("== targets (issue 12)")
-  p("| %-42s | %-26s | %-14s | %s", "target", "measured", "wanted", "verdict")
-  p("|%s|%s|%s|%s", ("-"):rep(44), ("-"):rep(28), ("-"):rep(16), ("-"):rep(9))
+  p("| %-42s | %-26s | %-14s | %-7s | %s", "target", "measured", "wanted", "verdict",
+    "floor: nothing of ours in the way")
+  p("|%s|%s|%s|%s|%s", ("-"):rep(44), ("-"):rep(28), ("-"):rep(16), ("-"):rep(9), ("-"):rep(34))
   local pass, fail = 0, 0
   for _, t in ipairs(rows) do
-    p("| %-42s | %-26s | %-14s | %s", t.name, t.figure or "-", t.target, t.verdict)
+    p("| %-42s | %-26s | %-14s | %-7s | %s", t.name, t.figure or "-", t.target, t.verdict, t.floor or "")
     if t.verdict == "PASS" then pass = pass + 1 elseif t.verdict == "FAIL" then fail = fail + 1 end
   end
   results.pass, results.fail = pass, fail
@@ -719,7 +800,8 @@ local function chart()
   local rows = {}
   for _, c in ipairs(CLIENTS) do
     local t = results.throughput[c.id]
-    local group = (c.id == "wrk" or c.id == "curl_parallel" or c.id == "node_fetch" or c.id == "aiohttp") and 2 or 1
+    local group = (c.id == "wrk" or c.id == "curl_parallel" or c.id == "node_fetch" or c.id == "aiohttp"
+      or c.id:match("^floor_")) and 2 or 1
     if t.rps then rows[#rows + 1] = string.format("%q %.0f %d", c.label, t.rps, group) end
   end
   local dat = OUT .. "/throughput.dat"
@@ -767,7 +849,7 @@ local function cleanup()
   if not text then return end
   for pid in text:gmatch("pid (%d+)") do
     local cmdline = (read_file("/proc/" .. pid .. "/cmdline") or ""):gsub("%z", " ")
-    if cmdline:find("--serve-mock", 1, true) then
+    if cmdline:find("--serve-mock", 1, true) or cmdline:find("register_floor.lua", 1, true) then
       children[tonumber(pid)] = true
       stop(tonumber(pid))
     end

@@ -1,6 +1,6 @@
 # Chart of `make bench`: req/s per client, one horizontal bar each.
 # gnuplot -e "datafile='...'; outfile='...'; charttitle='...'" bench/throughput.gp
-# datafile rows: "label" req/s group (1 = gigstack-lua, 2 = peer)
+# datafile rows: "label" req/s group (1 = gigstack-lua, 2 = peer or floor program)
 set terminal pngcairo size 1100,620 font "sans,10"
 set output outfile
 set title charttitle noenhanced
