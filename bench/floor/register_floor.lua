@@ -10,7 +10,7 @@
 --   gigstack-run bench/floor/register_floor.lua BODY_FILE
 -- Prints the base URL, then serves until SIGINT/SIGTERM.
 local mock = require "gigstack.mock"
-local sched = require "gigstack.async.sched"
+local runner = require "gigstack.runner"
 local cjson = require "cjson"
 
 local body_file = assert(arg and arg[1], "usage: register_floor.lua BODY_FILE")
@@ -18,7 +18,7 @@ local f = assert(io.open(body_file, "rb"))
 local template = f:read("a"):gsub("%s+$", "")
 f:close()
 
-require("gigstack.runner").serve_gc()   -- as --serve-mock runs
+runner.serve_gc()   -- as --serve-mock runs
 local emu = mock.new{ examples = true }
 local real_handle = emu.handle
 local headers = { authorization = "Bearer " .. mock.DEFAULT_KEY, ["content-type"] = "application/json" }
@@ -38,11 +38,5 @@ end
 local server = assert(mock.start{ emulator = emu, port = 0 })
 io.stdout:write(server.base_url, "\n")
 io.stdout:flush()
-local stop = {}
-local tokens = {}
-for _, sig in ipairs{ "SIGINT", "SIGTERM" } do
-  tokens[#tokens + 1] = sched.on_signal(sig, function() stop.now = true end)
-end
-while not stop.now do sched.sleep(0.1) end
-for _, t in ipairs(tokens) do sched.off_signal(t) end
+runner.until_stopped()
 server.close()

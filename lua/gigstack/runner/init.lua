@@ -194,6 +194,18 @@ function M.serve_gc()
   return collectgarbage("setpause", M.SERVE_GC_PAUSE)
 end
 
+--- Suspend the calling task until SIGINT or SIGTERM arrives (a server
+-- that runs until it is told to stop: --serve-mock, bench's floor).
+function M.until_stopped()
+  local stop = {}
+  local tokens = {}
+  for _, sig in ipairs{ "SIGINT", "SIGTERM" } do
+    tokens[#tokens + 1] = sched.on_signal(sig, function() stop.now = true end)
+  end
+  while not stop.now do sched.sleep(0.1) end
+  for _, t in ipairs(tokens) do sched.off_signal(t) end
+end
+
 local function serve(o)
   local code = 0
   M.serve_gc()
@@ -202,13 +214,7 @@ local function serve(o)
     io.stdout:write(server.base_url, "\n")
     io.stdout:write("API key: ", server.api_key, "  (Ctrl-C stops)\n")
     io.stdout:flush()
-    local stop = {}
-    local tokens = {}
-    for _, sig in ipairs{ "SIGINT", "SIGTERM" } do
-      tokens[#tokens + 1] = sched.on_signal(sig, function() stop.now = true end)
-    end
-    while not stop.now do sched.sleep(0.1) end
-    for _, t in ipairs(tokens) do sched.off_signal(t) end
+    M.until_stopped()
     server.close()
     if o.state_file then assert(server.emulator:save()) end
     io.stderr:write("gigstack-run: emulator stopped after ",
