@@ -303,12 +303,12 @@ local function run_curl(base)
     timing = "process wall time (includes curl's start and reading the URL list)" }
 end
 
---- A floor client: libcurl alone (C, the engine's options), or with every
--- body decoded by lua-cjson in an embedded Lua (bench/floor/libcurl_get.c).
-local function floor_get(decode)
+--- A floor client (bench/floor/libcurl_get.c): libcurl alone with the
+-- engine's options (flag ""), with every body decoded by lua-cjson in an
+-- embedded Lua ("--decode"), or asked for the least ("--minimal").
+local function floor_get(flag)
   return function(base)
-    local out = sh(string.format("%s %s %d %d %s 2>&1", q(FLOOR .. "/libcurl_get"), q(base), N_GET, CONC,
-      decode and "--decode" or ""))
+    local out = sh(string.format("%s %s %d %d %s 2>&1", q(FLOOR .. "/libcurl_get"), q(base), N_GET, CONC, flag))
     local r = json_line(out)
     if not r then return { error = out:sub(1, 300) } end
     r.timing = "in-process monotonic clock, first request to last answer"
@@ -334,9 +334,11 @@ local CLIENTS = {
   { id = "http_raw", label = "http.request, no decode", run = lua_client("http_raw") },
   { id = "core", label = "core.request/step, no tasks", run = lua_client("core") },
   { id = "wrk", label = "wrk (1 thread)", run = run_wrk, need = HAVE_WRK, why = "wrk not installed" },
-  { id = "floor_libcurl", label = "floor: libcurl alone (C, engine's options)", run = floor_get(false),
+  { id = "floor_minimal", label = "floor: libcurl, URL + body callback only", run = floor_get("--minimal"),
     need = HAVE_FLOOR, why = "bench/floor not built (make bench builds it)" },
-  { id = "floor_cjson", label = "floor: libcurl + cjson.decode (C + Lua)", run = floor_get(true),
+  { id = "floor_libcurl", label = "floor: libcurl alone (C, engine's options)", run = floor_get(""),
+    need = HAVE_FLOOR, why = "bench/floor not built (make bench builds it)" },
+  { id = "floor_cjson", label = "floor: libcurl + cjson.decode (C + Lua)", run = floor_get("--decode"),
     need = HAVE_FLOOR, why = "bench/floor not built (make bench builds it)" },
   { id = "curl_parallel", label = "curl --parallel (no decode)", run = run_curl, need = HAVE_CURL,
     why = "curl not installed" },
@@ -611,6 +613,8 @@ local function report()
     sdk_get = string.format("%s node %s, %s curl %s", t_node.target, t_node.verdict, t_curl.target, t_curl.verdict),
     core = string.format("%s wrk (%s) %s", t_wrk.target, fmt_x(core_wrk), t_wrk.verdict),
     floor_libcurl = floor_wrk and string.format("ceiling of core: %s wrk", fmt_x(floor_wrk)),
+    floor_minimal = (tp.floor_minimal.rps and tp.wrk.rps)
+      and string.format("no compression, no timeouts: %s wrk", fmt_x(tp.floor_minimal.rps / tp.wrk.rps)),
     floor_cjson = fc.vs_node and string.format("ceiling of SDK: %s node, %s curl", fmt_x(fc.vs_node),
       fmt_x(fc.vs_curl)),
   }
