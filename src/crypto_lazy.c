@@ -17,13 +17,4 @@
 
 #define GS_LAZY_API gsl_crypto_api
 struct gsl_crypto_api gsl_crypto_api;
-GS_LAZY_LIBRARY(GS_CRYPTO_FUNCS, GS_CRYPTO_SONAME, NULL)
-
-const char *gsl_crypto_error (void) {
-  return lib.why[0] ? lib.why : "libcrypto is not loaded";
-}
-
-int gsl_crypto_open (void) {
-  (void)typecheck;
-  return gsl_open(&lib);
-}
+GS_LAZY_LIBRARY(GS_CRYPTO_FUNCS, GS_CRYPTO_SONAME, NULL, gsl_crypto_open, gsl_crypto_error, "libcrypto")

@@ -27,13 +27,4 @@ static int global_init (struct gsl_library *l) {
   return -1;
 }
 
-GS_LAZY_LIBRARY(GS_CURL_FUNCS, GS_CURL_SONAME, global_init)
-
-const char *gsl_curl_error (void) {
-  return lib.why[0] ? lib.why : "libcurl is not loaded";
-}
-
-int gsl_curl_open (void) {
-  (void)typecheck;
-  return gsl_open(&lib);
-}
+GS_LAZY_LIBRARY(GS_CURL_FUNCS, GS_CURL_SONAME, global_init, gsl_curl_open, gsl_curl_error, "libcurl")

@@ -17,13 +17,4 @@
 
 #define GS_LAZY_API gsl_pq_api
 struct gsl_pq_api gsl_pq_api;
-GS_LAZY_LIBRARY(GS_PQ_FUNCS, GS_PQ_SONAME, NULL)
-
-const char *gsl_pq_error (void) {
-  return lib.why[0] ? lib.why : "libpq is not loaded";
-}
-
-int gsl_pq_open (void) {
-  (void)typecheck;
-  return gsl_open(&lib);
-}
+GS_LAZY_LIBRARY(GS_PQ_FUNCS, GS_PQ_SONAME, NULL, gsl_pq_open, gsl_pq_error, "libpq")
