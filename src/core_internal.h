@@ -1,6 +1,6 @@
 /*
 ** core_internal.h
-** What the other C files of the Lua binding (lpg.c) need from
+** What the other C files of the Lua binding (lpg.c, ljournal.c) need from
 ** lgigstack.c's context: its loop, fresh tokens, the event queue and the
 ** list of live handles closed at shutdown. Not installed, not public.
 */
@@ -9,6 +9,7 @@
 
 #include <uv.h>
 #include <lua.h>
+#include <lauxlib.h>
 
 struct ctx;
 struct live;
@@ -25,5 +26,10 @@ int gs_core_post (struct ctx *c, lua_Integer token);
 ** and forget the returned pointer; gs_core_unregister drops it first */
 struct live *gs_core_register (struct ctx *c, void (*cancel)(void *), void *data);
 void gs_core_unregister (struct live *l);
+
+/* push the metatable `name`; made on the first call, with the methods m
+** as __index and gc (when not NULL) as __gc and __close */
+void gs_core_meta (lua_State *L, const char *name, const luaL_Reg *m,
+                   lua_CFunction gc);
 
 #endif

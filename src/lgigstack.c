@@ -1113,9 +1113,9 @@ static const luaL_Reg httpreq_meth[] = {
   {NULL, NULL}
 };
 
-static void create_meta (lua_State *L, const char *name, const luaL_Reg *m,
-                         lua_CFunction gc) {
-  luaL_newmetatable(L, name);
+void gs_core_meta (lua_State *L, const char *name, const luaL_Reg *m,
+                   lua_CFunction gc) {
+  if (!luaL_newmetatable(L, name)) return;   /* made by an earlier call */
   lua_newtable(L);
   luaL_setfuncs(L, m, 0);
   lua_setfield(L, -2, "__index");
@@ -1125,7 +1125,6 @@ static void create_meta (lua_State *L, const char *name, const luaL_Reg *m,
     lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__close");
   }
-  lua_pop(L, 1);
 }
 
 LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
@@ -1137,12 +1136,11 @@ LUAMOD_API int luaopen_gigstack_core (lua_State *L) {
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
     if (old != SIG_DFL && old != SIG_ERR) signal(SIGPIPE, old);
   }
-  luaL_newmetatable(L, SERVER_MT);
-  lua_pushcfunction(L, server_gc);
+  gs_core_meta(L, SERVER_MT, server_meth, NULL);
+  lua_pushcfunction(L, server_gc);   /* a server is closed by :close(), not by <close> */
   lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-  create_meta(L, SERVER_MT, server_meth, NULL);
-  create_meta(L, HTTPREQ_MT, httpreq_meth, httpreq_gc);
+  gs_core_meta(L, HTTPREQ_MT, httpreq_meth, httpreq_gc);
+  lua_pop(L, 2);
   luaL_newmetatable(L, CTX_MT);
   lua_pushcfunction(L, ctx_gc);
   lua_setfield(L, -2, "__gc");

@@ -26,6 +26,8 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "core_internal.h"
+
 #define JOURNAL_MT "gigstack.core.journal"
 
 enum { Q_GET, Q_PUT, Q_CLAIM_GET, Q_CLAIM_PUT, Q_CLAIM_DEL, Q_BEGIN, Q_COMMIT,
@@ -278,25 +280,18 @@ static int j_close (lua_State *L) {
   return 0;
 }
 
+static const luaL_Reg journal_meth[] = {
+  {"get", j_get}, {"claim", j_claim}, {"done", j_done},
+  {"release", j_release}, {"renew", j_renew}, {"close", j_close}, {NULL, NULL}
+};
+
 /* core.journal(path) -> journal | fail, message (SQLite's reason) */
 int gs_journal_open (lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct journal *j = lua_newuserdatauv(L, sizeof *j, 0);
   int i;
   memset(j, 0, sizeof *j);
-  if (luaL_newmetatable(L, JOURNAL_MT)) {
-    static const luaL_Reg meth[] = {
-      {"get", j_get}, {"claim", j_claim}, {"done", j_done},
-      {"release", j_release}, {"renew", j_renew}, {"close", j_close}, {NULL, NULL}
-    };
-    lua_newtable(L);
-    luaL_setfuncs(L, meth, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, j_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, j_close);
-    lua_setfield(L, -2, "__close");
-  }
+  gs_core_meta(L, JOURNAL_MT, journal_meth, j_close);
   lua_setmetatable(L, -2);
   owner_of_self(j->owner, sizeof j->owner);
   if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)

@@ -342,6 +342,12 @@ static int conn_error (lua_State *L) {
   return 1;
 }
 
+static const luaL_Reg conn_meth[] = {
+  {"query", conn_query}, {"result", conn_result}, {"status", conn_status},
+  {"backend_pid", conn_backend_pid}, {"error", conn_error},
+  {"close", conn_close}, {NULL, NULL}
+};
+
 /* core.pg_connect(conninfo) -> conn, token | fail, message. The event
 ** of token says the attempt is over; conn:result() tells how. */
 int gs_pg_connect (lua_State *L) {
@@ -357,20 +363,7 @@ int gs_pg_connect (lua_State *L) {
   memset(p, 0, sizeof *p);
   p->state = PGC_CLOSED;
   p->fd = -1;
-  if (luaL_newmetatable(L, PG_MT)) {
-    static const luaL_Reg meth[] = {
-      {"query", conn_query}, {"result", conn_result}, {"status", conn_status},
-      {"backend_pid", conn_backend_pid}, {"error", conn_error},
-      {"close", conn_close}, {NULL, NULL}
-    };
-    lua_newtable(L);
-    luaL_setfuncs(L, meth, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, conn_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, conn_close);
-    lua_setfield(L, -2, "__close");
-  }
+  gs_core_meta(L, PG_MT, conn_meth, conn_close);
   lua_setmetatable(L, -2);
   p->c = c;
   p->pg = PQconnectStart(info);
