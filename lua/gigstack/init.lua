@@ -36,21 +36,12 @@ M.sleep = sched.sleep
 function M.all(...)
   local fns = table.pack(...)
   if fns.n == 1 and type(fns[1]) == "table" then fns = fns[1]; fns.n = #fns end
-  local tasks = {}
   for i = 1, fns.n do
     if type(fns[i]) ~= "function" then
       error("gigstack.all: argument " .. i .. " must be a function", 2)
     end
-    tasks[i] = sched.spawn(fns[i])
-    tasks[i].silent = true
   end
-  local results, first_err = {}, nil
-  for i = 1, fns.n do
-    local ok, v = pcall(sched.join, tasks[i])
-    if ok then results[i] = v elseif first_err == nil then first_err = v end
-  end
-  if first_err ~= nil then error(first_err, 0) end
-  return table.unpack(results, 1, fns.n)
+  return table.unpack(sched.all(fns), 1, fns.n)
 end
 
 --- Run fn(item) for every item with at most `limit` running at once;

@@ -246,6 +246,26 @@ function M.forget(token)
   waiting[token] = nil
 end
 
+--- Run the functions of the list fns (fns.n or #fns of them) as tasks at
+-- once and wait for all of them; returns a list of the first result of
+-- each, in order. If any raised, the first error is raised once all have
+-- finished (none is left running).
+function M.all(fns)
+  local n = fns.n or #fns
+  local started = {}
+  for i = 1, n do
+    started[i] = M.spawn(fns[i])
+    started[i].silent = true
+  end
+  local results, first_err = { n = n }, nil
+  for i = 1, n do
+    local ok, v = pcall(M.join, started[i])
+    if ok then results[i] = v elseif first_err == nil then first_err = v end
+  end
+  if first_err ~= nil then error(first_err, 0) end
+  return results
+end
+
 --- Wait for task to finish; returns its results or raises its error.
 function M.join(task)
   if not task.done then

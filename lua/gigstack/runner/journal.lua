@@ -220,12 +220,9 @@ function Journal:map(batch, items, concurrency, fn, opts)
         elseif how ~= "skipped" then again[#again + 1] = i end
       end
     end
-    local tasks = {}
-    for w = 1, math.max(1, math.min(concurrency or 8, #pending)) do
-      tasks[w] = sched.spawn(worker)
-      tasks[w].silent = true
-    end
-    for _, t in ipairs(tasks) do sched.join(t) end
+    local workers = {}
+    for w = 1, math.max(1, math.min(concurrency or 8, #pending)) do workers[w] = worker end
+    sched.all(workers)
     if M.stopped then break end
     if #again == #pending then sched.sleep(0.2) end
     pending = again

@@ -426,16 +426,8 @@ function DB:map(batch, items, concurrency, fn, opts)
     end
   end
   local workers = {}
-  for w = 1, math.max(1, math.min(concurrency or 8, #items)) do
-    workers[w] = sched.spawn(worker)
-    workers[w].silent = true
-  end
-  local first_err
-  for _, t in ipairs(workers) do
-    local ok, err = pcall(sched.join, t)
-    if not ok and first_err == nil then first_err = err end
-  end
-  if first_err ~= nil then error(first_err, 0) end
+  for w = 1, math.max(1, math.min(concurrency or 8, #items)) do workers[w] = worker end
+  sched.all(workers)
   return results
 end
 
