@@ -39,12 +39,7 @@ local function tmp(name)
   return tmpdir .. "/" .. name
 end
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-  return path
-end
+local write = support.write_file
 
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 

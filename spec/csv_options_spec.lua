@@ -18,11 +18,7 @@ local function slurp(path)
 end
 
 local function write(text)
-  local path = os.tmpname() .. ".csv"
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
+  return support.write_file(os.tmpname() .. ".csv", text)
 end
 
 -- The sample has no quoted field (no '"' in it), so swapping every comma

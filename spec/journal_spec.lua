@@ -13,11 +13,7 @@ local RUN = "./" .. support.build_dir() .. "/gigstack-run"
 
 local tmpfile, read = support.tmpfile, support.read_file
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = support.write_file
 
 local function lines(path)
   local out = {}

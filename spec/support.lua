@@ -31,6 +31,14 @@ function M.tmpfile()
   return p
 end
 
+--- Write text to path (replacing it); returns path.
+function M.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
 --- A file's bytes, or "" when it does not exist.
 function M.read_file(path)
   local f = io.open(path, "rb")

@@ -26,11 +26,7 @@ local CSF_2 = { "CONSTANCIA DE SITUACION FISCAL", "RFC: CAMA911215CJ0", "Nombre 
   "Primer Apellido: CASTRO", "Segundo Apellido: MARTINEZ", "Codigo Postal: 44100",
   "Regimen: Regimen Simplificado de Confianza" }
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local write = support.write_file
 
 local function sh(cmd)
   local code, out, err = support.sh(cmd)
