@@ -355,9 +355,11 @@ function Client:request(method, path, opts)
       method = method, path = path } }, nil, { status = 0, attempts = {}, idempotency_key = key }
   end
   local idempotent = method == "GET" or method == "HEAD" or key ~= nil
-  for name in pairs(opts.headers or {}) do
-    if name:lower() == "authorization" then
-      error("client:request: the Authorization header comes from the client's api_key", 2)
+  if opts.headers then
+    for name in pairs(opts.headers) do
+      if name:lower() == "authorization" then
+        error("client:request: the Authorization header comes from the client's api_key", 2)
+      end
     end
   end
   local _ <close> = acquire(self)

@@ -64,7 +64,7 @@ local function finish(task, ok, ...)
     if not (task.joiners or NONE)[1] and not task.silent then report(task) end
   end
   for _, co in ipairs(task.joiners or NONE) do push_ready(co) end
-  for _, co in ipairs(task.watchers or {}) do push_ready(co) end
+  for _, co in ipairs(task.watchers or NONE) do push_ready(co) end
 end
 
 local function resume(co, ...)
@@ -198,7 +198,7 @@ function M.cancel(task, reason)
   task.err = reason
   task.traceback = tostring(reason)
   for _, co in ipairs(task.joiners or NONE) do push_ready(co) end
-  for _, co in ipairs(task.watchers or {}) do push_ready(co) end
+  for _, co in ipairs(task.watchers or NONE) do push_ready(co) end
   return true
 end
 
