@@ -3,6 +3,7 @@
 -- gigstack.fiscal.tax (per-concept rounding, CFDI 4.0 grouping).
 local json = require "gigstack.async.json"
 local decimal = require "gigstack.fiscal.decimal"
+local money = require "gigstack.fiscal.money"
 local sat = require "gigstack.fiscal.sat"
 local tax = require "gigstack.fiscal.tax"
 
@@ -189,12 +190,6 @@ function M.line(c, item, path, price_cents, compact)
   return line
 end
 
--- "1234.50" as Decimal:format(2) writes cents
-local function cents_text(v)
-  if v >= 0 then return string.format("%d.%02d", v // 100, v % 100) end
-  return decimal.from_units(v, 2):format(2)
-end
-
 -- Document totals from the computed lines, grouped and rounded as a
 -- CFDI's (gigstack.fiscal.tax.document). Lines all compact and a
 -- currency of 2 decimals: every line amount is already in cents, so the
@@ -212,10 +207,10 @@ function M.totals(payment, lines, currency)
       sub, desc = sub + l[1], desc + l[2]
       tt, tr = tt + l[3], tr + l[4]
     end
-    payment.subtotal = json.raw(cents_text(sub))
-    payment.taxes = json.raw(cents_text(tt))
-    payment.withholding_taxes = json.raw(cents_text(tr))
-    payment.total = json.raw(cents_text(sub - desc + tt - tr))
+    payment.subtotal = money.json(sub)
+    payment.taxes = money.json(tt)
+    payment.withholding_taxes = money.json(tr)
+    payment.total = money.json(sub - desc + tt - tr)
     return
   end
   local full = lines
