@@ -87,9 +87,9 @@ end
 --- Start no new work in any journal of this process (the lock was lost).
 function M.stop(reason)
   M.stopped = reason or "stopped"
-  local pg = package.loaded["gigstack.runner.journal_pg"]
-  if pg then pg.stopped = M.stopped end
 end
+
+local function stopped() return M.stopped end
 
 --- Counters for the run summary: claims taken, lost (a lease ran out
 -- while the work ran), retried (a dead runner's claim taken over).
@@ -194,15 +194,15 @@ function Journal:map(batch, items, concurrency, fn, opts)
   if type(batch) ~= "string" or batch == "" then error("journal:map: batch must be a name", 2) end
   if type(items) ~= "table" then error("journal:map: items must be a list", 2) end
   if type(fn) ~= "function" then error("journal:map: fn must be a function", 2) end
+  local keyf = opts and opts.key or function(item, i) return type(item) == "table" and item.id or i end
   if self.db.map then
-    local results = self.db:map(batch, items, concurrency, fn, opts)
+    local results = self.db:map(batch, items, concurrency, fn, { key = keyf, stopped = stopped })
     local n = 0
     for _ in pairs(results) do n = n + 1 end
     return results, n
   end
   -- SQLite: a marker key per item, taken with once (wait = 0), so two
   -- processes on one file never take the same item
-  local keyf = opts and opts.key or function(item, i) return type(item) == "table" and item.id or i end
   local results, n, pending = {}, 0, {}
   for i = 1, #items do pending[i] = i end
   while #pending > 0 do

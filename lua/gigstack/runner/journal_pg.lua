@@ -18,7 +18,10 @@ local sched = require "gigstack.async.sched"
 local M = {}
 
 M.SCHEMA_VERSION = 2
-local CLAIM_CLASS, LOCK_CLASS, MIGRATE_LOCK = 7301, 7302, 7300   -- advisory lock key spaces
+-- advisory lock key spaces: 7301 for claims (in the SQL functions below,
+-- whose text is the schema's and stays as migrated), 7302 --lock, 7300
+-- migrations
+local LOCK_CLASS, MIGRATE_LOCK = 7302, 7300
 
 -- Each migration runs once, in order, in one transaction, under an
 -- advisory lock so runners starting together do not race.
@@ -202,16 +205,20 @@ function DB:query(sql, params)
   end
 end
 
+-- one query on a connection of its own (no pool, no reconnect): rows, or
+-- nil and the reason
+local function run(conn, sql, params)
+  local token, err = conn:query(sql, params)
+  if not token then return nil, err end
+  wait(token)
+  return conn:result()
+end
+
 -- apply the migrations this database lacks, in one transaction each
 local function migrate(db)
   local conn, err = connect(db.url)
   if not conn then error("journal: cannot connect to " .. redact(db.url) .. ": " .. tostring(err), 3) end
-  local function q(sql)
-    local token, qerr = conn:query(sql)
-    if not token then return nil, qerr end
-    wait(token)
-    return conn:result()
-  end
+  local function q(sql) return run(conn, sql) end
   local ok, result = pcall(function()
     for v = 1, M.SCHEMA_VERSION do
       local rows, qerr = q("BEGIN; SELECT pg_advisory_xact_lock(" .. MIGRATE_LOCK .. ");"
@@ -244,7 +251,7 @@ function M.open(url, opts)
   opts = opts or {}
   local db = setmetatable({ url = url, lease = opts.lease or 600, pool = opts.pool or 4,
     reconnect = opts.reconnect or 60, owner = core.owner_self(), idle = {}, waiters = {},
-    nconn = 0, held = {}, nheld = 0, taken = {}, ntaken = 0, seq = 0,
+    nconn = 0, held = {}, ntaken = 0, seq = 0,
     lost = 0, reconnects = 0, on_event = opts.on_event }, DB)
   migrate(db)
   return db
@@ -261,9 +268,9 @@ function DB:heartbeat()
   if self.hb and not self.hb.done then return end
   if not sched.current() then return end
   self.hb = sched.spawn(function()
-    while not self.closed and (self.nheld > 0 or self.ntaken > 0) do
+    while not self.closed and (next(self.held) or self.ntaken > 0) do
       sched.sleep(math.max(self.lease / 3, 0.05))
-      if self.closed or (self.nheld == 0 and self.ntaken == 0) then break end
+      if self.closed or (not next(self.held) and self.ntaken == 0) then break end
       self.renewing = true
       -- only claims held before the renewal was sent can be missing from it
       local before = {}
@@ -276,7 +283,6 @@ function DB:heartbeat()
         for key, token in pairs(before) do
           if self.held[key] == token and not renewed[token] then
             self.held[key] = nil
-            self.nheld = self.nheld - 1
             self.lost = self.lost + 1
           end
         end
@@ -304,7 +310,6 @@ function DB:claim(key, lease)
     state, value = rows[1][1], rows[1][2]
   end
   if state == "claimed" then
-    if not self.held[key] then self.nheld = self.nheld + 1 end
     self.held[key] = token
     self:heartbeat()
     return "claimed", value == "true"
@@ -314,16 +319,13 @@ end
 
 -- nothing left to renew: the heartbeat's timer must not keep a run alive
 local function idle_check(self)
-  if self.nheld == 0 and self.ntaken == 0 and self.hb and not self.hb.done and not self.renewing then
+  if not next(self.held) and self.ntaken == 0 and self.hb and not self.hb.done and not self.renewing then
     sched.cancel(self.hb, "idle")
   end
 end
 
 local function drop(self, key)
-  if self.held[key] then
-    self.held[key] = nil
-    self.nheld = self.nheld - 1
-  end
+  self.held[key] = nil
   idle_check(self)
 end
 
@@ -361,6 +363,7 @@ end
 function DB:map(batch, items, concurrency, fn, opts)
   opts = opts or {}
   local keyf = opts.key or function(item, i) return type(item) == "table" and item.id or i end
+  local stopped = opts.stopped or function() return nil end
   local index, keys = {}, {}
   for i, item in ipairs(items) do
     local k = tostring(keyf(item, i))
@@ -378,15 +381,12 @@ function DB:map(batch, items, concurrency, fn, opts)
       .. " WHERE gigstack_queue.state = 'failed'", { batch, M.text_array(chunk), first })
   end
   local results = {}
-  local stats = { taken = 0, retaken = 0 }
-  self.batches = self.batches or {}
-  self.batches[batch] = stats
   local function take()
     local rows = self:query("UPDATE gigstack_queue q SET state = 'taken', owner = $2,"
       .. " expires = now() + $3 * interval '1 second', attempts = q.attempts + 1"
       .. " WHERE (q.batch, q.key) IN (SELECT batch, key FROM gigstack_queue WHERE batch = $1"
       .. " AND (state = 'pending' OR (state = 'taken' AND expires < now())) ORDER BY ord LIMIT 1"
-      .. " FOR UPDATE SKIP LOCKED) RETURNING q.key, q.attempts", { batch, self.owner, self.lease })
+      .. " FOR UPDATE SKIP LOCKED) RETURNING q.key", { batch, self.owner, self.lease })
     return rows[1]
   end
   local function others()
@@ -396,7 +396,7 @@ function DB:map(batch, items, concurrency, fn, opts)
   end
   local function worker()
     while true do
-      if M.stopped then return end
+      if stopped() then return end
       local row = take()
       if not row then
         local n, first_expiry = others()
@@ -405,8 +405,6 @@ function DB:map(batch, items, concurrency, fn, opts)
       else
         local k = row[1]
         local i = index[k]
-        stats.taken = stats.taken + 1
-        if tonumber(row[2]) > 1 then stats.retaken = stats.retaken + 1 end
         self.ntaken = self.ntaken + 1
         self:heartbeat()
         local r
@@ -462,12 +460,8 @@ end
 function M.lock(url, name)
   local conn, err = connect(url)
   if not conn then return nil, "cannot connect to " .. redact(url) .. ": " .. tostring(err) end
-  local function q(sql, params)
-    local token, qerr = conn:query(sql, params)
-    if not token then return nil, qerr end
-    wait(token)
-    return conn:result()
-  end
+  local function q(sql, params) return run(conn, sql, params) end
+  local owner = core.owner_self()
   local rows, qerr = q("SELECT pg_try_advisory_lock(" .. LOCK_CLASS .. ", hashtext($1))", { name })
   if not rows then conn:close(); return nil, "lock " .. name .. ": " .. tostring(qerr) end
   if rows[1][1] ~= "t" then
@@ -477,7 +471,7 @@ function M.lock(url, name)
       who and who[1] and (" (" .. who[1][1] .. " since " .. who[1][2] .. ")") or "")
   end
   q("INSERT INTO gigstack_locks (name, owner) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE"
-    .. " SET owner = EXCLUDED.owner, since = now()", { name, core.owner_self() })
+    .. " SET owner = EXCLUDED.owner, since = now()", { name, owner })
   local lock = { name = name, conn = conn }
   function lock.watch(on_lost)
     local t = sched.spawn(function()
@@ -500,7 +494,7 @@ function M.lock(url, name)
     if lock.released then return end
     lock.released = true
     if conn:status() == "idle" then
-      q("DELETE FROM gigstack_locks WHERE name = $1 AND owner = $2", { name, core.owner_self() })
+      q("DELETE FROM gigstack_locks WHERE name = $1 AND owner = $2", { name, owner })
       q("SELECT pg_advisory_unlock(" .. LOCK_CLASS .. ", hashtext($1))", { name })
     end
     conn:close()
@@ -586,5 +580,4 @@ function M.ops(url, command, args)
 end
 
 M.redact = redact
-M.CLAIM_CLASS = CLAIM_CLASS
 return M
