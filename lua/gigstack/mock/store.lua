@@ -149,6 +149,14 @@ end
 
 local JOURNAL_SLOTS = 6   -- see Store:begin
 
+-- one write on the journal j: op, then where (team, collection or series,
+-- id) and the two values rollback needs
+local function journal_write(j, op, team, name, id, a, b)
+  local n = j.n
+  j[n + 1], j[n + 2], j[n + 3], j[n + 4], j[n + 5], j[n + 6] = op, team, name, id, a, b
+  j.n = n + JOURNAL_SLOTS
+end
+
 -- Collections keep an append-only `order` of ids and each id's position
 -- (`pos`), also after a removal: a page cursor stays valid when its item
 -- is deleted or stops matching a filter.
@@ -158,13 +166,7 @@ function Store:insert(team, name, obj)
   local id = obj.id
   local known = pos[id]
   local journal = self.journal
-  if journal and not M.DURABLE[name] then
-    local n = journal.n
-    journal[n + 1], journal[n + 2], journal[n + 3], journal[n + 4], journal[n + 5] =
-      "insert", team, name, id, not known
-    journal[n + 6] = c.items[id]
-    journal.n = n + JOURNAL_SLOTS
-  end
+  if journal and not M.DURABLE[name] then journal_write(journal, "insert", team, name, id, not known, c.items[id]) end
   if not known then
     local order = c.order
     local n = #order + 1
@@ -206,12 +208,7 @@ function Store:next_folio(team_id, series)
   local team = self.teams[team_id]
   local folios = team.folios
   local j = self.journal
-  if j then
-    local n = j.n
-    j[n + 1], j[n + 2], j[n + 3], j[n + 4], j[n + 5] = "folio", team_id, series, false, folios ~= nil
-    j[n + 6] = folios and folios[series]
-    j.n = n + JOURNAL_SLOTS
-  end
+  if j then journal_write(j, "folio", team_id, series, false, folios ~= nil, folios and folios[series]) end
   if not folios then folios = {}; team.folios = folios end
   local folio = (folios[series] or 0) + 1
   folios[series] = folio
@@ -253,12 +250,7 @@ function Store:remove(team, name, id)
   local c = self:coll(team, name)
   if not c.items[id] then return false end
   local j = self.journal
-  if j then
-    local n = j.n
-    j[n + 1], j[n + 2], j[n + 3], j[n + 4], j[n + 5] = "remove", team, name, id, false
-    j[n + 6] = c.items[id]
-    j.n = n + JOURNAL_SLOTS
-  end
+  if j then journal_write(j, "remove", team, name, id, false, c.items[id]) end
   c.gone = c.gone or {}     -- kept so a cursor on it still knows its place
   c.gone[id] = c.items[id]
   c.items[id] = nil
