@@ -70,12 +70,16 @@ static void finish (struct pgconn *p) {
 }
 
 /* the connection is unusable: close the socket watch and say why */
-static void fail (struct pgconn *p) {
+static void fail_with (struct pgconn *p, const char *why) {
   int was_waiting = p->state == PGC_CONNECTING || p->state == PGC_BUSY;
-  set_error(p, PQerrorMessage(p->pg));
+  set_error(p, why);
   p->state = PGC_DEAD;
   poll_stop(p);
   if (was_waiting) finish(p);
+}
+
+static void fail (struct pgconn *p) {
+  fail_with(p, PQerrorMessage(p->pg));
 }
 
 static void on_poll (uv_poll_t *h, int status, int events);
@@ -126,8 +130,8 @@ static void query_step (struct pgconn *p) {
   while (!PQisBusy(p->pg)) {
     PGresult *r = PQgetResult(p->pg);
     if (!r) {
+      if (PQstatus(p->pg) == CONNECTION_BAD) { fail(p); return; }
       p->state = PGC_IDLE;
-      if (PQstatus(p->pg) == CONNECTION_BAD) { fail(p); finish(p); return; }
       finish(p);
       return;
     }
@@ -143,10 +147,7 @@ static void query_step (struct pgconn *p) {
 static void on_poll (uv_poll_t *h, int status, int events) {
   struct pgconn *p = h->data;
   if (status < 0) {
-    set_error(p, uv_strerror(status));
-    if (p->state == PGC_CONNECTING || p->state == PGC_BUSY) finish(p);
-    p->state = PGC_DEAD;
-    poll_stop(p);
+    fail_with(p, uv_strerror(status));
     return;
   }
   switch (p->state) {
