@@ -256,6 +256,30 @@ static const char *bad_header (lua_State *L, const char *line, size_t len) {
   return lua_pushfstring(L, "header %s: value contains CR, LF or NUL", lua_tostring(L, -1));
 }
 
+/* The header lines of the table at index t (argument arg, for errors):
+** at most 64 strings into hdrs, each left pushed so it lives while it is
+** used; NULL, or the reason one is refused (bad_header). The stack grows
+** by the strings and 8 more (4 for a refusal or 7 for a request's other
+** fields), no more: a coroutine's stack grown here stays grown (it was
+** 64 + 16, which took every requesting task's stack past 80 slots,
+** 1.3 KB, while it waited). */
+static const char *header_lines (lua_State *L, int t, int arg,
+                                 const char **hdrs, size_t *nh) {
+  size_t i, n;
+  luaL_checktype(L, t, LUA_TTABLE);
+  n = lua_rawlen(L, t);
+  luaL_argcheck(L, n <= 64, arg, "at most 64 headers");
+  luaL_checkstack(L, (int)n + 8, "too many headers");
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    const char *why;
+    lua_rawgeti(L, t, (lua_Integer)i);
+    hdrs[*nh] = luaL_checklstring(L, -1, &len);
+    if ((why = bad_header(L, hdrs[(*nh)++], len)) != NULL) return why;
+  }
+  return NULL;
+}
+
 #define MAX_PARTS 16
 
 /* parts = {{name=, filename=, type=, path= | data=}, ...}: the strings
@@ -300,7 +324,7 @@ static int l_request (lua_State *L) {
   struct gs_request_spec spec;
   struct gs_part parts[MAX_PARTS];
   const char *hdrs[64];
-  size_t nh = 0, i, n;
+  size_t nh = 0;
   struct live *l;
   memset(&spec, 0, sizeof spec);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -313,25 +337,11 @@ static int l_request (lua_State *L) {
                                                           &spec.body_len);
   lua_getfield(L, 1, "headers");
   if (!lua_isnil(L, -1)) {
-    int t = lua_gettop(L);
-    luaL_checktype(L, t, LUA_TTABLE);
-    n = lua_rawlen(L, t);
-    luaL_argcheck(L, n <= 64, 1, "at most 64 headers");
-    /* the header strings stay pushed, then 4 for a refusal or 7 for the
-    ** fields below; no more: a coroutine's stack grown here stays grown
-    ** (it was 64 + 16, which took every requesting task's stack past 80
-    ** slots, 1.3 KB, while it waited) */
-    luaL_checkstack(L, (int)n + 8, "too many headers");
-    for (i = 1; i <= n; i++) {
-      size_t len;
-      const char *why;
-      lua_rawgeti(L, t, (lua_Integer)i);
-      hdrs[nh++] = luaL_checklstring(L, -1, &len);   /* stays on the stack */
-      if ((why = bad_header(L, hdrs[nh - 1], len)) != NULL) {
-        luaL_pushfail(L);
-        lua_pushstring(L, why);
-        return 2;             /* nothing was submitted */
-      }
+    const char *why = header_lines(L, lua_gettop(L), 1, hdrs, &nh);
+    if (why) {
+      luaL_pushfail(L);
+      lua_pushstring(L, why);
+      return 2;             /* nothing was submitted */
     }
   }
   spec.headers = hdrs;
@@ -700,33 +710,20 @@ static int httpreq_respond (lua_State *L) {
   lua_Integer code = luaL_checkinteger(L, 2);
   int status;
   const char *hdrs[64];
-  size_t nh = 0, i, n, blen = 0;
+  size_t nh = 0, i, blen = 0;
   const char *body = luaL_optlstring(L, 4, "", &blen);
   luaL_argcheck(L, code >= 100 && code <= 599, 2, "invalid status");
   status = (int)code;
   if (!h->req) return luaL_error(L, "request already answered");
   if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    n = lua_rawlen(L, 3);
-    luaL_argcheck(L, n <= 64, 3, "at most 64 headers");
-    /* the header strings stay pushed, then 4 for a refusal or 7 for the
-    ** fields below; no more: a coroutine's stack grown here stays grown
-    ** (it was 64 + 16, which took every requesting task's stack past 80
-    ** slots, 1.3 KB, while it waited) */
-    luaL_checkstack(L, (int)n + 8, "too many headers");
-    for (i = 1; i <= n; i++) {
-      size_t len;
-      const char *why;
-      lua_rawgeti(L, 3, (lua_Integer)i);
-      hdrs[nh++] = luaL_checklstring(L, -1, &len);
-      if ((why = bad_header(L, hdrs[nh - 1], len)) != NULL) {
-        /* never write it: the client gets a bare 500, the caller the reason */
-        gs_http_respond(h->req, 500, NULL, 0, NULL, 0);
-        h->req = NULL;
-        luaL_pushfail(L);
-        lua_pushstring(L, why);
-        return 2;
-      }
+    const char *why = header_lines(L, 3, 3, hdrs, &nh);
+    if (why) {
+      /* never write it: the client gets a bare 500, the caller the reason */
+      gs_http_respond(h->req, 500, NULL, 0, NULL, 0);
+      h->req = NULL;
+      luaL_pushfail(L);
+      lua_pushstring(L, why);
+      return 2;
     }
   }
   if (lua_isnoneornil(L, 5)) {
