@@ -6,7 +6,7 @@ local sched = require "gigstack.async.sched"
 local errors = require "gigstack.async.errors"
 
 local M = {}
-local journal_ops, journal_summary, lock_held
+local lock_held
 
 local USAGE = [==[
 usage: gigstack-run [options] [script.lua [args...]]
@@ -256,7 +256,7 @@ local function lua_init()
 end
 
 -- gigstack-run journal status|prune|unlock
-journal_ops = function(ops, journal)
+local function journal_ops(ops, journal)
   local loc = journal.configured()
   if not loc then return usage_error("journal " .. tostring(ops.command) .. ": no journal (--journal or "
     .. "GIGSTACK_JOURNAL_URL)") end
@@ -274,7 +274,7 @@ journal_ops = function(ops, journal)
 end
 
 -- claims taken, lost and retried, per journal the run opened
-journal_summary = function(journal)
+local function journal_summary(journal)
   local log = require "gigstack.runner.log"
   for _, j in ipairs(journal.opened) do
     local m = j:metrics()
